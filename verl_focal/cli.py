@@ -1,0 +1,31 @@
+"""``verl-focal`` command line: one sub-command per tool, each implemented in its own module."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+# sub-command -> (module:function taking argv, one-line help). Modules are imported only when used.
+COMMANDS = {
+    "doctor": ("verl_focal.doctor:main", "check that verl loads the plugin in a fresh worker-like process"),
+    "example": ("verl_focal.example:main", "run verl's compute_advantage with focal_grpo on a realistic batch"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print("usage: verl-focal <command> [options]\n\ncommands:")
+        for name, (_, help_text) in COMMANDS.items():
+            print(f"  {name:<10} {help_text}")
+        return 0 if argv else 2
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"verl-focal: unknown command {name!r}; choose from {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
+    module, func = COMMANDS[name][0].split(":")
+    return int(getattr(importlib.import_module(module), func)(rest) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""verl plugin entry module: importing it registers verl-focal's algorithms into verl's registries.
+
+verl imports this module from ``verl/__init__.py`` through the ``verl.plugins`` entry point, in
+every process that imports verl (driver, TaskRunner, FSDP/Megatron workers, reward workers).
+verl swallows exceptions from plugin imports and logs them at DEBUG, so this module never raises:
+each registration step is guarded, problems are logged at WARNING (visible at verl's default log
+level) and kept in ``LOAD_REPORT``, which ``verl-focal doctor`` prints.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+
+logger = logging.getLogger("verl_focal")
+
+#: What this import did: names registered per registry, names skipped (and why), and errors.
+LOAD_REPORT: dict = {"registered": {"adv_estimator": [], "policy_loss": []}, "skipped": [], "errors": []}
+
+#: Names that a healthy install has registered after ``import verl``.
+EXPECTED_ESTIMATORS = ("focal_grpo", "focal_rloo")
+
+
+def _register_estimators() -> None:
+    from verl_focal import estimators
+
+    for name, fn in (
+        ("focal_grpo", estimators.compute_focal_grpo_outcome_advantage),
+        ("focal_rloo", estimators.compute_focal_rloo_outcome_advantage),
+    ):
+        if estimators.register_estimator(name, fn):
+            LOAD_REPORT["registered"]["adv_estimator"].append(name)
+        else:
+            reason = "name already registered by another package; not overwritten"
+            LOAD_REPORT["skipped"].append(("adv_estimator", name, reason))
+            logger.warning("verl-focal: advantage estimator %r not registered: %s", name, reason)
+
+
+_STEPS = [("advantage estimators", _register_estimators)]
+
+
+def _load() -> None:
+    for what, step in _STEPS:
+        try:
+            step()
+        except Exception as exc:  # noqa: BLE001 - verl would hide it; we report it instead
+            LOAD_REPORT["errors"].append(f"registering {what}: {traceback.format_exc()}")
+            logger.warning(
+                "verl-focal failed to register its %s: %s: %s. Run `verl-focal doctor` for the traceback.",
+                what,
+                type(exc).__name__,
+                exc,
+            )
+
+
+_load()
