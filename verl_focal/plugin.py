@@ -20,6 +20,10 @@ LOAD_REPORT: dict = {"registered": {"adv_estimator": [], "policy_loss": []}, "sk
 #: Names that a healthy install has registered after ``import verl``.
 EXPECTED_ESTIMATORS = ("focal_grpo", "focal_rloo")
 
+#: Policy losses a healthy install has registered: ``dapo``, plus ``cispo`` only where the installed verl
+#: has none of its own (verl 0.9.1 has one, and it is kept). Set by ``_register_losses``.
+EXPECTED_LOSSES: tuple[str, ...] = ("dapo",)
+
 
 def _register_estimators() -> None:
     from verl_focal import estimators
@@ -36,7 +40,22 @@ def _register_estimators() -> None:
             logger.warning("verl-focal: advantage estimator %r not registered: %s", name, reason)
 
 
-_STEPS = [("advantage estimators", _register_estimators)]
+def _register_losses() -> None:
+    global EXPECTED_LOSSES
+    from verl_focal import losses
+
+    wanted = losses.losses_to_register()
+    EXPECTED_LOSSES = tuple(wanted)
+    for name, fn in wanted.items():
+        if losses.register_policy_loss(name, fn):
+            LOAD_REPORT["registered"]["policy_loss"].append(name)
+        else:
+            reason = "name already registered by another package; not overwritten"
+            LOAD_REPORT["skipped"].append(("policy_loss", name, reason))
+            logger.warning("verl-focal: policy loss %r not registered: %s", name, reason)
+
+
+_STEPS = [("advantage estimators", _register_estimators), ("policy losses", _register_losses)]
 
 
 def _load() -> None:
