@@ -1,0 +1,260 @@
+"""The categorical simulation of F-GRPO (Section 5.1, Appendix J, Figure 2 of arXiv 2602.06717).
+
+BroRL's bandit: a softmax policy over 128,000 actions, 10,000 of them correct. Each step draws a group
+of N actions i.i.d. from the policy, scores them +1 (correct) / -1 (incorrect), turns the scores into
+advantages with our registered ``focal_grpo`` estimator (centred, no std normalisation, one group per
+run), and ascends the linear surrogate
+
+    L(z) = (1/N) * sum_j A_j * p_{a_j}(z),     A_j = (1 - mu_hat)^gamma * (R_j - mean R)     (Eqs. 12-13)
+
+The sampled multiset is held as counts per action, so a step costs O(K + N): with w_k the summed
+advantage of the samples of action k divided by N, grad_z L = p * (w - <w, p>).
+
+Runs that differ only in (N, gamma, seed) are rows of one logit matrix, updated together; each row is
+an independent run (every optimiser here acts elementwise or row-wise).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+
+#: N in {2, 4, ..., 131072}: the paper's sweep.
+PAPER_GROUP_SIZES = tuple(2**k for k in range(1, 18))
+#: The curves of Figure 2.
+FIGURE2_GROUP_SIZES = (2, 256, 8192, 131072)
+OPTIMIZERS = ("adam", "adamw", "sgd", "natural")
+FOCAL_ESTIMATOR = "focal_grpo"
+
+
+@dataclass(frozen=True)
+class CategoricalSetup:
+    """The initial policy and rewards of Appendix J (BroRL's simulator)."""
+
+    num_actions: int = 128_000
+    num_correct: int = 10_000
+    anchor_logit: float = 5.0
+    correct_logit: float = 3.0
+    incorrect_logit: float = 0.0
+    reward_correct: float = 1.0
+    reward_incorrect: float = -1.0
+
+    def __post_init__(self):
+        if not 1 <= self.num_correct < self.num_actions:
+            raise ValueError(f"need 1 <= num_correct < num_actions, got {self.num_correct} and {self.num_actions}")
+        if not self.reward_correct > self.reward_incorrect:
+            raise ValueError("reward_correct must exceed reward_incorrect (Eq. 1)")
+
+    def correct_mask(self) -> torch.Tensor:
+        """(K,) bool; action 0 is the anchor, actions 0..num_correct-1 are correct."""
+        mask = torch.zeros(self.num_actions, dtype=torch.bool)
+        mask[: self.num_correct] = True
+        return mask
+
+    def initial_logits(self) -> torch.Tensor:
+        """(K,) float32 logits z_0."""
+        z = torch.full((self.num_actions,), self.incorrect_logit)
+        z[: self.num_correct] = self.correct_logit
+        z[0] = self.anchor_logit
+        return z
+
+    def rewards(self) -> torch.Tensor:
+        """(K,) float32 reward of each action."""
+        return torch.where(self.correct_mask(), self.reward_correct, self.reward_incorrect).to(torch.float32)
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """One sweep. ``lr`` is the paper's 1e-2; ``optimizer`` is unspecified in the paper (see docs/theory.md).
+
+    optimizer:
+        adam:    torch Adam on -L, betas (0.9, 0.999), eps ``adam_eps``.
+        adamw:   torch AdamW, as BroRL describes its simulator, with ``weight_decay``.
+        sgd:     plain gradient ascent on the logits (the Eq. 5 step with the multiset's counts).
+        natural: natural-gradient ascent (the softmax Fisher preconditioner): dz = lr * (w - <w, p>).
+    """
+
+    group_sizes: tuple[int, ...] = PAPER_GROUP_SIZES
+    gammas: tuple[float, ...] = (0.0, 1.0)
+    seeds: tuple[int, ...] = (0, 1, 2, 3)
+    steps: int = 1000
+    lr: float = 1e-2
+    optimizer: str = "adam"
+    adam_eps: float = 1e-8
+    weight_decay: float = 0.01
+    log_every: int = 10
+    setup: CategoricalSetup = field(default_factory=CategoricalSetup)
+
+    def __post_init__(self):
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if not self.group_sizes or any(int(n) != n or n < 2 for n in self.group_sizes):
+            raise ValueError(f"group_sizes must be integers >= 2, got {self.group_sizes!r}")
+        if not self.gammas or any(not np.isfinite(g) or g < 0 for g in self.gammas):
+            raise ValueError(f"gammas must be finite numbers >= 0, got {self.gammas!r}")
+        if not self.seeds:
+            raise ValueError("seeds must not be empty")
+        if self.steps < 1 or self.log_every < 1:
+            raise ValueError(f"steps and log_every must be >= 1, got {self.steps} and {self.log_every}")
+        if not (np.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
+
+
+def focal_grpo_advantages(scores: torch.Tensor, run_index: np.ndarray, gamma: float) -> torch.Tensor:
+    """Advantages of the paper's simulator from verl's registry entry ``focal_grpo``.
+
+    The config is the paper's: rewards +1/-1, so success means score > 0; centred, no std normalisation.
+
+    Args:
+        scores: (bs,) reward of each sample.
+        run_index: (bs,) the group (run) of each sample; one group per run and step.
+        gamma: focal exponent.
+
+    Returns:
+        (bs,) advantages: (1 - mu_hat)^gamma * (R_j - mean of its group).
+    """
+    from verl.trainer.ppo import core_algos
+
+    from verl_focal import plugin  # noqa: F401  (registers focal_grpo where verl's plugin loading did not)
+
+    estimator = core_algos.get_adv_estimator_fn(FOCAL_ESTIMATOR)
+    config = {"norm_adv_by_std_in_grpo": False, "focal": {"gamma": float(gamma), "success_threshold": 0.0}}
+    token_level_rewards = scores.to(torch.float32).unsqueeze(-1)  # verl's (bs, L) with L = 1
+    advantages, _ = estimator(
+        token_level_rewards=token_level_rewards,
+        response_mask=torch.ones_like(token_level_rewards),
+        index=run_index,
+        config=config,
+    )
+    return advantages[:, 0]
+
+
+def sample_counts(probs: torch.Tensor, group_sizes: np.ndarray, rngs: list[np.random.Generator]) -> np.ndarray:
+    """Draw each row's multiset of N_r i.i.d. actions as counts per action (one exact multinomial draw).
+
+    Args:
+        probs: (R, K) policy of each run.
+        group_sizes: (R,) N of each run.
+        rngs: one generator per run.
+
+    Returns:
+        (R, K) int64 counts; row r sums to N_r.
+    """
+    probs64 = probs.double().numpy()
+    counts = np.empty(probs64.shape, dtype=np.int64)
+    for row, (n, rng) in enumerate(zip(group_sizes, rngs)):
+        pvals = probs64[row] / probs64[row].sum()  # numpy checks sum(pvals[:-1]) <= 1 in float64
+        counts[row] = rng.multinomial(int(n), pvals)
+    return counts
+
+
+def surrogate_weights(
+    counts: np.ndarray, rewards: torch.Tensor, gammas: np.ndarray, group_sizes: np.ndarray
+) -> torch.Tensor:
+    """w[r, k] = (1/N_r) * sum of the focal_grpo advantages of the samples of action k in run r.
+
+    All runs with the same gamma go through the estimator in one call, each run its own group (uid).
+
+    Returns:
+        (R, K) float32.
+    """
+    num_runs, num_actions = counts.shape
+    weights = torch.zeros(num_runs * num_actions, dtype=torch.float64)
+    for gamma in np.unique(gammas):
+        rows = np.flatnonzero(gammas == gamma)
+        # The multiset as samples sorted by action: flat ids r*K + k, each repeated count times.
+        flat_ids = np.repeat(
+            (rows[:, None] * num_actions + np.arange(num_actions)).ravel(), counts[rows].ravel()
+        )
+        flat_ids = torch.from_numpy(flat_ids)
+        scores = rewards[flat_ids % num_actions]
+        advantages = focal_grpo_advantages(scores, (flat_ids // num_actions).numpy(), float(gamma))
+        weights += torch.bincount(flat_ids, weights=advantages.double(), minlength=num_runs * num_actions)
+    weights = weights.view(num_runs, num_actions) / torch.from_numpy(group_sizes.astype(np.float64))[:, None]
+    return weights.to(torch.float32)
+
+
+def _metrics(probs, initial_probs, correct, counts_correct, group_sizes) -> dict[str, np.ndarray]:
+    correct_probs = probs[:, correct]
+    lost = (initial_probs[correct] - correct_probs).clamp_min(0.0).sum(-1)
+    return {
+        "q_pos": correct_probs.sum(-1).numpy(),  # Eq. 4
+        "m_ret": (1.0 - lost / initial_probs[correct].sum()).numpy(),  # Eq. 26
+        "p_anchor": probs[:, 0].numpy(),
+        "entropy": -(probs * torch.log(probs.clamp_min(1e-30))).sum(-1).numpy(),
+    }
+
+
+def simulate(config: SimulationConfig, progress: bool = True) -> pd.DataFrame:
+    """Run every (N, gamma, seed) of ``config`` and return the logged trajectories.
+
+    Returns:
+        One row per run and logged step (0, log_every, ..., steps) with columns group_size, gamma, seed,
+        step, q_pos, m_ret, p_anchor, entropy, active_fraction (share of steps so far whose group had
+        mixed rewards, i.e. a non-zero update).
+    """
+    from tqdm.auto import tqdm
+
+    setup = config.setup
+    runs = [(int(n), float(g), int(s)) for n in config.group_sizes for g in config.gammas for s in config.seeds]
+    group_sizes = np.array([r[0] for r in runs])
+    gammas = np.array([r[1] for r in runs])
+    # Same stream for both gammas of a (seed, N): they share their first group.
+    rngs = [np.random.default_rng([seed, n]) for n, _, seed in runs]
+
+    correct = setup.correct_mask()
+    rewards = setup.rewards()
+    logits = setup.initial_logits().repeat(len(runs), 1).requires_grad_(True)
+    initial_probs = torch.softmax(setup.initial_logits(), -1)
+    if config.optimizer == "adam":
+        optimizer = torch.optim.Adam([logits], lr=config.lr, eps=config.adam_eps)
+    elif config.optimizer == "adamw":
+        optimizer = torch.optim.AdamW([logits], lr=config.lr, eps=config.adam_eps, weight_decay=config.weight_decay)
+    elif config.optimizer == "sgd":
+        optimizer = torch.optim.SGD([logits], lr=config.lr)
+    else:
+        optimizer = None  # natural: the preconditioned step is applied by hand below
+
+    records = []
+    active_steps = np.zeros(len(runs))
+
+    def log(step, probs):
+        metrics = _metrics(probs, initial_probs, correct, None, group_sizes)
+        for i, (n, g, s) in enumerate(runs):
+            records.append(
+                {"group_size": n, "gamma": g, "seed": s, "step": step}
+                | {k: float(v[i]) for k, v in metrics.items()}
+                | {"active_fraction": active_steps[i] / max(step, 1)}
+            )
+
+    bar = tqdm(range(config.steps), desc=f"simulate ({len(runs)} runs, {config.optimizer})", disable=not progress)
+    for step in bar:
+        with torch.no_grad():
+            probs = torch.softmax(logits, -1)
+            if step % config.log_every == 0:
+                log(step, probs)
+            counts = sample_counts(probs, group_sizes, rngs)
+            num_correct = counts[:, : setup.num_correct].sum(-1)
+            active_steps += (num_correct > 0) & (num_correct < group_sizes)
+            w = surrogate_weights(counts, rewards, gammas, group_sizes)
+            # d L / d z_k = p_k (w_k - <w, p>)  (softmax Jacobian applied to the linear surrogate)
+            centred_w = w - (w * probs).sum(-1, keepdim=True)
+            if optimizer is None:
+                logits += config.lr * centred_w
+                continue
+            logits.grad = -(probs * centred_w)  # optimisers minimise -L
+        optimizer.step()
+    with torch.no_grad():
+        log(config.steps, torch.softmax(logits, -1))
+    return pd.DataFrame.from_records(records)
+
+
+def final_table(trajectories: pd.DataFrame) -> pd.DataFrame:
+    """Mean and std over seeds of Q_pos and M_ret at the last logged step, per (N, gamma)."""
+    last = trajectories[trajectories["step"] == trajectories["step"].max()]
+    table = last.groupby(["group_size", "gamma"])[["q_pos", "m_ret", "p_anchor", "entropy"]].agg(["mean", "std"])
+    table.columns = [f"{metric}_{stat}" for metric, stat in table.columns]
+    return table.reset_index()
