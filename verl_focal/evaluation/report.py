@@ -1,0 +1,290 @@
+"""pass@k ladders per benchmark and run, paired comparisons, and their table, CSV, JSON and plot forms."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from verl_focal.evaluation.passk import k_ladder, pass_at_k_per_problem
+from verl_focal.evaluation.samples import Problem, Run
+from verl_focal.evaluation.significance import MACRO, PairedDifference, paired_subsampling_test_by_group
+
+
+@dataclass(frozen=True)
+class LadderCell:
+    value: float  # mean pass@k over the problems with at least k samples; NaN when there are none
+    problems: int  # problems averaged into value
+    short: int  # problems with fewer than k samples, left out of value
+
+
+def default_ks(runs: Sequence[Run]) -> list[int]:
+    """1, 2, 4, ... up to the largest sample count of any prompt in any run."""
+    return k_ladder(max(p.num_samples for run in runs for p in run.problems))
+
+
+def ladder(run: Run, ks: Sequence[int]) -> dict[str, dict[int, LadderCell]]:
+    """``{data_source: {k: cell}}`` plus ``MACRO``: the unweighted mean over data sources (NaN if one is NaN)."""
+    table: dict[str, dict[int, LadderCell]] = {}
+    for source in run.data_sources:
+        members = [p for p in run.problems if p.data_source == source]
+        values = pass_at_k_per_problem(
+            [p.num_samples for p in members], [int(p.correct.sum()) for p in members], ks
+        )  # (K, P), NaN where a problem is short of k samples
+        table[source] = {}
+        for j, k in enumerate(ks):
+            usable = ~np.isnan(values[j])
+            value = float(values[j][usable].mean()) if usable.any() else math.nan
+            table[source][k] = LadderCell(value, int(usable.sum()), int((~usable).sum()))
+    table[MACRO] = {
+        k: LadderCell(
+            float(np.mean([table[s][k].value for s in run.data_sources])),
+            sum(table[s][k].problems for s in run.data_sources),
+            sum(table[s][k].short for s in run.data_sources),
+        )
+        for k in ks
+    }
+    return table
+
+
+def short_prompts(run: Run, k_max: int) -> list[dict]:
+    """Prompts with fewer than ``k_max`` samples: the report lists them instead of dropping them quietly."""
+    return [
+        {"data_source": p.data_source, "uid": p.uid, "samples": p.num_samples, "prompt": p.prompt[:120]}
+        for p in run.problems
+        if p.num_samples < k_max
+    ]
+
+
+def _keyed(problems: Sequence[Problem]) -> dict[tuple, Problem]:
+    # The same prompt twice in one benchmark (two uids) is two problems; number the repeats so
+    # that each pairs with a repeat in the other run.
+    seen: Counter = Counter()
+    keyed = {}
+    for p in sorted(problems, key=lambda p: (p.data_source, p.prompt, p.uid or "")):
+        base = (p.data_source, p.prompt)
+        keyed[base + (seen[base],)] = p
+        seen[base] += 1
+    return keyed
+
+
+@dataclass
+class Comparison:
+    run_a: str
+    run_b: str
+    m: int
+    ks: list[int]
+    iterations: int
+    alpha: float
+    seed: int
+    problems: int
+    results: dict[str, dict[int, PairedDifference]]  # benchmark (and MACRO) -> k -> verdict
+    notes: list[str]
+
+
+def compare(run_a: Run, run_b: Run, *, m: int | None = None, ks: Sequence[int] | None = None,
+            iterations: int = 50_000, alpha: float = 0.05, seed: int = 0) -> Comparison:
+    """Pair the problems of two runs (same benchmark and prompt) and run the subsampling test.
+
+    Problems found in only one run, and samples beyond the smaller run's count for a problem,
+    are left out and counted in ``notes``. ``m`` defaults to the paper's 256, or a quarter of the
+    smallest per-problem sample count when that is less (the paper's m/n = 256/1024).
+    """
+    keyed_a, keyed_b = _keyed(run_a.problems), _keyed(run_b.problems)
+    shared = sorted(set(keyed_a) & set(keyed_b))
+    notes = []
+    only_a, only_b = len(keyed_a) - len(shared), len(keyed_b) - len(shared)
+    if not shared:
+        raise ValueError(
+            f"runs {run_a.label!r} and {run_b.label!r} share no problem (matched on data_source and prompt "
+            "text): compare runs evaluated on the same benchmarks with the same prompt template"
+        )
+    if only_a or only_b:
+        notes.append(f"{only_a} problems only in {run_a.label!r} and {only_b} only in {run_b.label!r} are left out")
+    pairs = [(keyed_a[key], keyed_b[key]) for key in shared]
+    n_common = [min(a.num_samples, b.num_samples) for a, b in pairs]
+    truncated = sum(a.num_samples != b.num_samples for a, b in pairs)
+    if truncated:
+        notes.append(f"{truncated} problems have different sample counts in the two runs; both cut to the smaller")
+    if m is None:
+        m = min(256, max(1, min(n_common) // 4))
+    kept = [i for i, n in enumerate(n_common) if n >= m]
+    if len(kept) < len(pairs):
+        notes.append(f"{len(pairs) - len(kept)} problems have fewer than m={m} samples and are left out")
+    if not kept:
+        raise ValueError(f"no shared problem has m={m} samples in both runs; lower --subsample-size")
+    ks = sorted(set(ks if ks is not None else (1, m)))
+    results = paired_subsampling_test_by_group(
+        [pairs[i][0].correct[: n_common[i]] for i in kept],
+        [pairs[i][1].correct[: n_common[i]] for i in kept],
+        [pairs[i][0].data_source for i in kept],
+        ks=ks, m=m, iterations=iterations, alpha=alpha, seed=seed,
+    )
+    return Comparison(run_a.label, run_b.label, m, list(ks), iterations, alpha, seed, len(kept), dict(results), notes)
+
+
+# ----------------------------------------------------------------------------- rendering
+
+
+def _pct(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{100 * value:.1f}"
+
+
+def format_table(run: Run, table: dict[str, dict[int, LadderCell]], ks: Sequence[int]) -> str:
+    counts = [p.num_samples for p in run.problems]
+    samples = str(counts[0]) if min(counts) == max(counts) else f"{min(counts)}-{max(counts)}"
+    lines = [
+        f"run {run.label}  ({run.path}; {run.kind}; correct = {run.correctness}; "
+        f"{len(run.problems)} prompts, {samples} samples each)"
+    ]
+    lines += [f"  note: {note}" for note in run.notes]
+    width = max(len(name) for name in table) + 2
+    lines.append("  " + "benchmark".ljust(width) + "prompts " + "".join(f"{'pass@' + str(k):>10}" for k in ks))
+    flagged = False
+    for name, cells in table.items():
+        prompts = len(run.problems) if name == MACRO else cells[ks[0]].problems + cells[ks[0]].short
+        row = "  " + name.ljust(width) + f"{prompts:>7} "
+        for k in ks:
+            mark = "*" if cells[k].short else " "
+            flagged |= bool(cells[k].short)
+            row += f"{_pct(cells[k].value) + mark:>10}"
+        lines.append(row)
+    lines.append("  (percent)")
+    if flagged:
+        short = short_prompts(run, max(ks))
+        lines.append(
+            f"  * leaves out prompts with fewer than k samples: {len(short)} prompts have fewer than "
+            f"{max(ks)} (fewest: {min(s['samples'] for s in short)}); they are listed in the JSON report"
+        )
+    return "\n".join(lines)
+
+
+def format_comparison(c: Comparison) -> str:
+    lines = [
+        f"paired m-out-of-n subsampling test: A = {c.run_a}, B = {c.run_b}; {c.problems} shared prompts, m = {c.m}, "
+        f"{c.iterations} iterations, two-sided alpha = {c.alpha}"
+    ]
+    lines += [f"  note: {note}" for note in c.notes]
+    width = max(len(name) for name in c.results) + 2
+    interval = f"{100 * (1 - c.alpha):g}% interval"
+    lines.append(
+        "  " + "benchmark".ljust(width) + f"{'metric':>10}{'A':>8}{'B':>8}{'A-B':>8}  {interval:<18}verdict"
+    )
+    for name, by_k in c.results.items():
+        for k, r in by_k.items():
+            verdict = "significant" if r.significant else "not significant"
+            span = f"[{100 * r.ci_low:+.1f}, {100 * r.ci_high:+.1f}]"
+            lines.append(
+                "  " + name.ljust(width) + f"{'pass@' + str(k):>10}{_pct(r.pass_a):>8}{_pct(r.pass_b):>8}"
+                f"{100 * r.difference:>+8.1f}  {span:<18}{verdict}"
+            )
+    lines.append("  (percent points)")
+    return "\n".join(lines)
+
+
+def _json_number(value: float):
+    return None if math.isnan(value) else value
+
+
+def report_dict(runs, tables, ks, comparison: Comparison | None) -> dict:
+    out = {
+        "ks": list(ks),
+        "runs": [
+            {
+                "label": run.label,
+                "path": run.path,
+                "kind": run.kind,
+                "correctness": run.correctness,
+                "prompts": len(run.problems),
+                "samples_min": min(p.num_samples for p in run.problems),
+                "samples_max": max(p.num_samples for p in run.problems),
+                "notes": run.notes,
+                "pass_at_k": {
+                    source: {
+                        str(k): {"value": _json_number(cell.value), "prompts": cell.problems, "short": cell.short}
+                        for k, cell in cells.items()
+                    }
+                    for source, cells in table.items()
+                },
+                "short_prompts": short_prompts(run, max(ks)),
+            }
+            for run, table in zip(runs, tables)
+        ],
+    }
+    if comparison is not None:
+        out["comparison"] = {
+            key: value for key, value in asdict(comparison).items() if key != "results"
+        } | {
+            "results": {
+                name: {str(k): asdict(r) for k, r in by_k.items()} for name, by_k in comparison.results.items()
+            }
+        }
+    return out
+
+
+def write_json(path: str, report: dict) -> None:
+    Path(path).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+
+def write_csv(path: str, runs, tables) -> None:
+    """Long format: one row per run, benchmark and k."""
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["run", "data_source", "k", "pass_at_k", "prompts", "prompts_short"])
+        for run, table in zip(runs, tables):
+            for source, cells in table.items():
+                for k, cell in cells.items():
+                    writer.writerow([run.label, source, k, "" if math.isnan(cell.value) else repr(cell.value),
+                                     cell.problems, cell.short])
+
+
+def write_comparison_csv(path: str, c: Comparison) -> None:
+    fields = ["run_a", "run_b", "data_source", "k", "pass_a", "pass_b", "difference", "ci_low", "ci_high",
+              "significant", "alpha", "m", "iterations"]
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        for name, by_k in c.results.items():
+            for k, r in by_k.items():
+                row = {key: value for key, value in asdict(r).items() if key in fields}
+                writer.writerow(row | {"run_a": c.run_a, "run_b": c.run_b, "data_source": name})
+
+
+def plot(path: str, runs, tables, ks) -> None:
+    """pass@k against k (log2 axis), one panel per benchmark plus the macro average, one line per run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    panels = list(dict.fromkeys(name for table in tables for name in table if name != MACRO))
+    if len(panels) > 1:
+        panels.append(MACRO)
+    columns = min(3, len(panels))
+    rows = math.ceil(len(panels) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.4 * rows), squeeze=False)
+    for ax, name in zip(axes.flat, panels):
+        for run, table in zip(runs, tables):
+            if name in table:
+                ax.plot(ks, [100 * table[name][k].value for k in ks], marker="o", markersize=3, label=run.label)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(ks if len(ks) <= 11 else ks[:: math.ceil(len(ks) / 11)])
+        ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        ax.set_title(name)
+        ax.set_xlabel("k")
+        ax.set_ylabel("pass@k (%)")
+        ax.grid(True, alpha=0.3)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    axes.flat[0].legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

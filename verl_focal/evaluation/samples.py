@@ -1,0 +1,245 @@
+"""Read per-sample correctness from verl's outputs and group it by prompt and benchmark.
+
+Two inputs are understood:
+
+* **Validation dumps** (``trainer.validation_data_dir=<dir>`` writes ``<dir>/<step>.jsonl``; verl
+  0.9.1 ``PPOTrainer._write_generations``). One JSON object per line with ``input, output, gts,
+  score, step``, every ``reward_extra_info`` key (``acc``; ``data_source`` when the reward
+  function returns it, as ``verl_focal.rewards.math`` does) and, in the v1 trainer, ``uid`` of the
+  form ``"{prompt uid}_{session}_{index}"``: a session is one of the ``val_kwargs.n`` samples and
+  ``index`` numbers the outputs of a multi-output agent loop, all of which carry the session's
+  final score. The legacy trainer writes no ``uid``; prompts are then grouped by ``input``.
+* **Generation output** (``verl.trainer.main_generation_server`` writes the input parquet plus a
+  ``responses`` column, a list of n strings per prompt). It holds no scores, so each response is
+  scored here with a verl-style ``compute_score(data_source, solution_str, ground_truth, extra_info)``.
+
+A sample is correct when its ``acc`` is true (a number: ``> threshold``); files without ``acc``
+fall back to ``score > threshold``. The threshold defaults to 0.5, matching
+``algorithm.focal.success_threshold``: right for 1/0 and +1/-1 rewards.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import numbers
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+UNKNOWN_SOURCE = "unknown"
+DEFAULT_REWARD = "verl_focal.rewards.math:compute_score"
+_V1_UID = re.compile(r"^(?P<prompt>.+)_(?P<session>\d+)_(?P<index>\d+)$")
+
+
+class EvalInputError(ValueError):
+    """A run file that cannot be read; the message names the file and, where it applies, the line."""
+
+
+@dataclass
+class Problem:
+    data_source: str
+    prompt: str  # identity across runs: the decoded prompt text (dumps) or the prompt messages (parquet)
+    uid: str | None  # verl's prompt uid, when the file has one
+    correct: np.ndarray  # bool, one per sample, in session order
+
+    @property
+    def num_samples(self) -> int:
+        return int(self.correct.size)
+
+
+@dataclass
+class Run:
+    label: str
+    path: str
+    kind: str  # "validation dump" or "generation parquet"
+    correctness: str  # how correctness was decided, for the report
+    problems: list[Problem]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def data_sources(self) -> list[str]:
+        return list(dict.fromkeys(sorted(p.data_source for p in self.problems)))
+
+
+def _is_correct(value: Any, threshold: float, where: str, key: str) -> bool:
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, numbers.Real) and np.isfinite(value):
+        return float(value) > threshold
+    raise EvalInputError(f"{where}: {key!r} must be a boolean or a finite number, got {value!r}")
+
+
+def resolve_run_path(path: str, step: int | None = None) -> Path:
+    """A file as given; a directory (``trainer.validation_data_dir``) gives ``<step>.jsonl``, the last step by default."""
+    p = Path(path)
+    if p.is_dir():
+        steps = {int(f.stem): f for f in p.glob("*.jsonl") if f.stem.isdigit()}
+        if not steps:
+            raise EvalInputError(f"{path}: directory holds no <step>.jsonl validation dumps")
+        if step is None:
+            return steps[max(steps)]
+        if step not in steps:
+            raise EvalInputError(f"{path}: no {step}.jsonl; steps present: {sorted(steps)}")
+        return steps[step]
+    if not p.is_file():
+        raise EvalInputError(f"{path}: no such file or directory")
+    return p
+
+
+def load_run(path: str, label: str | None = None, *, step: int | None = None, threshold: float = 0.5,
+             reward: str = DEFAULT_REWARD) -> Run:
+    """Read one run: a validation dump (``.jsonl``, or a directory of them) or a generation parquet."""
+    file = resolve_run_path(path, step)
+    label = label or str(path)
+    if file.suffix == ".parquet":
+        return _load_generation_parquet(file, label, threshold, reward)
+    return _load_validation_dump(file, label, threshold)
+
+
+def _load_validation_dump(file: Path, label: str, threshold: float) -> Run:
+    # prompt key -> session -> (output index, correct, input, data_source)
+    sessions: dict[str, dict[int, tuple[int, bool, str, str | None]]] = {}
+    correctness_key = None
+    has_uid = None
+    with open(file, encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            where = f"{file}:{line_number}"
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                hint = "" if line.endswith("\n") else " (the file looks truncated)"
+                raise EvalInputError(f"{where}: not valid JSON: {exc.msg}{hint}") from None
+            if not isinstance(row, dict):
+                raise EvalInputError(f"{where}: expected a JSON object, got {type(row).__name__}")
+            if correctness_key is None:  # decided by the first row, then required on every row
+                correctness_key = "acc" if row.get("acc") is not None else "score"
+                has_uid = "uid" in row
+            for key in ("input", correctness_key) + (("uid",) if has_uid else ()):
+                if row.get(key) is None:
+                    raise EvalInputError(
+                        f"{where}: missing {key!r}; a verl validation dump has input, output, gts, score, "
+                        f"step{', uid' if has_uid else ''} and {correctness_key!r} on every line"
+                    )
+            correct = _is_correct(row[correctness_key], threshold, where, correctness_key)
+            source = row.get("data_source")
+            if source is not None and not isinstance(source, str):
+                raise EvalInputError(f"{where}: 'data_source' must be a string, got {source!r}")
+            if has_uid:
+                match = _V1_UID.match(str(row["uid"]))
+                if match is None:
+                    raise EvalInputError(
+                        f"{where}: uid {row['uid']!r} is not of verl v1's form '{{uid}}_{{session}}_{{index}}'"
+                    )
+                prompt_key, session, index = match["prompt"], int(match["session"]), int(match["index"])
+            else:  # legacy trainer: one row per sample, grouped by prompt text
+                prompt_key = row["input"]
+                session, index = len(sessions.get(prompt_key, {})), 0
+            per_prompt = sessions.setdefault(prompt_key, {})
+            # A multi-output session dumps one row per output, all with the final score: keep the last.
+            if session not in per_prompt or index > per_prompt[session][0]:
+                per_prompt[session] = (index, correct, row["input"], source)
+    if correctness_key is None:
+        raise EvalInputError(f"{file}: empty validation dump")
+
+    problems = []
+    missing_source = 0
+    for prompt_key, per_prompt in sessions.items():
+        ordered = [per_prompt[s] for s in sorted(per_prompt)]
+        sources = {entry[3] for entry in ordered}
+        if len(sources) > 1:
+            raise EvalInputError(f"{file}: prompt uid {prompt_key!r} has samples from several data sources {sources}")
+        source = sources.pop()
+        missing_source += source is None
+        problems.append(
+            Problem(
+                data_source=source if source is not None else UNKNOWN_SOURCE,
+                prompt=ordered[0][2],
+                uid=prompt_key if has_uid else None,
+                correct=np.array([entry[1] for entry in ordered], dtype=bool),
+            )
+        )
+    notes = []
+    if missing_source:
+        notes.append(
+            f"{missing_source} of {len(problems)} prompts have no 'data_source' in the dump and are reported as "
+            f"{UNKNOWN_SOURCE!r} (verl does not dump it; return it from compute_score as a string extra)"
+        )
+    how = "acc" if correctness_key == "acc" else f"score > {threshold}"
+    return Run(label, str(file), "validation dump", how, problems, notes)
+
+
+def load_reward_function(spec: str) -> Callable:
+    """``module.sub:function`` or ``path/to/file.py:function``."""
+    target, sep, name = spec.rpartition(":")
+    if not sep or not target or not name:
+        raise EvalInputError(f"--reward {spec!r}: expected 'module:function' or 'file.py:function'")
+    try:
+        if target.endswith(".py") or os.sep in target:
+            module_spec = importlib.util.spec_from_file_location(Path(target).stem, target)
+            if module_spec is None or module_spec.loader is None or not Path(target).is_file():
+                raise FileNotFoundError(target)
+            module = importlib.util.module_from_spec(module_spec)
+            module_spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(target)
+        return getattr(module, name)
+    except (ImportError, FileNotFoundError, AttributeError) as exc:
+        raise EvalInputError(f"--reward {spec!r} could not be loaded: {type(exc).__name__}: {exc}") from None
+
+
+def _load_generation_parquet(file: Path, label: str, threshold: float, reward: str) -> Run:
+    import pandas as pd
+
+    try:
+        frame = pd.read_parquet(file)
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises many types for a bad file
+        raise EvalInputError(f"{file}: not a readable parquet file: {type(exc).__name__}: {exc}") from None
+    for column in ("responses", "prompt", "reward_model"):
+        if column not in frame.columns:
+            raise EvalInputError(
+                f"{file}: no {column!r} column; expected verl.trainer.main_generation_server output "
+                f"(the dataset columns plus 'responses'), found {list(frame.columns)}"
+            )
+    compute_score = load_reward_function(reward)
+    has_source = "data_source" in frame.columns
+    problems = []
+    for row_number, row in enumerate(frame.to_dict("records")):
+        where = f"{file}: row {row_number}"
+        responses = row["responses"]
+        if responses is None or isinstance(responses, str) or len(responses) == 0:
+            raise EvalInputError(f"{where}: 'responses' must be a non-empty list of strings")
+        reward_model = row["reward_model"]
+        if not isinstance(reward_model, dict) or "ground_truth" not in reward_model:
+            raise EvalInputError(f"{where}: 'reward_model' must be a dict with 'ground_truth'")
+        source = str(row["data_source"]) if has_source else UNKNOWN_SOURCE
+        extra_info = row.get("extra_info") if isinstance(row.get("extra_info"), dict) else {}
+        correct = []
+        for response in responses:
+            result = compute_score(
+                data_source=source, solution_str=str(response), ground_truth=reward_model["ground_truth"],
+                extra_info=extra_info,
+            )
+            if isinstance(result, dict):
+                key = "acc" if result.get("acc") is not None else "score"
+                if key not in result:
+                    raise EvalInputError(f"{where}: {reward} returned a dict without 'score' or 'acc'")
+                correct.append(_is_correct(result[key], threshold, where, key))
+            else:
+                correct.append(_is_correct(result, threshold, where, "score"))
+        prompt = row["prompt"]
+        prompt = prompt.tolist() if hasattr(prompt, "tolist") else prompt
+        problems.append(
+            Problem(source, json.dumps(prompt, sort_keys=True, default=str), None, np.array(correct, dtype=bool))
+        )
+    if not problems:
+        raise EvalInputError(f"{file}: no rows")
+    notes = [] if has_source else [f"no 'data_source' column; all prompts reported as {UNKNOWN_SOURCE!r}"]
+    return Run(label, str(file), "generation parquet", f"{reward} (acc, else score > {threshold})", problems, notes)
