@@ -177,7 +177,17 @@ def surrogate_weights(
     return weights.to(torch.float32)
 
 
-def _metrics(probs, initial_probs, correct, counts_correct, group_sizes) -> dict[str, np.ndarray]:
+def surrogate_gradient(probs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """grad_z of L = sum_k w_k p_k(z) for p = softmax(z): the softmax Jacobian gives p * (w - <w, p>).
+
+    Args:
+        probs: (R, K) policy.
+        weights: (R, K) per-action surrogate weights from ``surrogate_weights``.
+    """
+    return probs * (weights - (weights * probs).sum(-1, keepdim=True))
+
+
+def _metrics(probs, initial_probs, correct) -> dict[str, np.ndarray]:
     correct_probs = probs[:, correct]
     lost = (initial_probs[correct] - correct_probs).clamp_min(0.0).sum(-1)
     return {
@@ -222,7 +232,7 @@ def simulate(config: SimulationConfig, progress: bool = True) -> pd.DataFrame:
     active_steps = np.zeros(len(runs))
 
     def log(step, probs):
-        metrics = _metrics(probs, initial_probs, correct, None, group_sizes)
+        metrics = _metrics(probs, initial_probs, correct)
         for i, (n, g, s) in enumerate(runs):
             records.append(
                 {"group_size": n, "gamma": g, "seed": s, "step": step}
@@ -240,12 +250,11 @@ def simulate(config: SimulationConfig, progress: bool = True) -> pd.DataFrame:
             num_correct = counts[:, : setup.num_correct].sum(-1)
             active_steps += (num_correct > 0) & (num_correct < group_sizes)
             w = surrogate_weights(counts, rewards, gammas, group_sizes)
-            # d L / d z_k = p_k (w_k - <w, p>)  (softmax Jacobian applied to the linear surrogate)
-            centred_w = w - (w * probs).sum(-1, keepdim=True)
             if optimizer is None:
-                logits += config.lr * centred_w
+                # The Fisher of the softmax is diag(p) - p p^T, so the natural gradient of L is w - <w, p>.
+                logits += config.lr * (w - (w * probs).sum(-1, keepdim=True))
                 continue
-            logits.grad = -(probs * centred_w)  # optimisers minimise -L
+            logits.grad = -surrogate_gradient(probs, w)  # optimisers minimise -L
         optimizer.step()
     with torch.no_grad():
         log(config.steps, torch.softmax(logits, -1))
