@@ -1,0 +1,309 @@
+"""verl_focal.rewards.math: equivalence, extraction, bounded time on hostile input, threads, process hygiene, verl."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from verl_focal.rewards.extract import extract_answer, last_boxed, symbolic_risk
+from verl_focal.rewards.math import compute_score, compute_score_multiple_choice, extract_choice
+from verl_focal.rewards.sandbox import get_pool
+
+KEYS = {"score", "acc", "pred", "timed_out", "screened", "data_source"}
+# A symbolic check that takes seconds (sympy expands a 4-variable polynomial) yet passes every cheap screen.
+SLOW_PRED, SLOW_GOLD = "(x+y+z+1)^{90}", "x^{90}+1"
+# Bound for a screened or fast-path sample; generous because CI shares 2 cores with other jobs.
+FAST_S = 2.0
+
+
+def score(pred: str, gold: str, **kwargs) -> dict:
+    return compute_score("math500", f"Thus the result is \\boxed{{{pred}}}.", gold, **kwargs)
+
+
+EQUIVALENT = [
+    ("\\frac{1}{2}", "0.5"),
+    ("0.5", "\\frac12"),
+    ("1000", "1,000"),
+    ("1000", "1{,}000"),
+    ("1000000", "1,000,000"),
+    ("2\\sqrt{2}", "\\sqrt{8}"),
+    ("\\frac{\\sqrt{3}}{2}", "\\frac{1}{2}\\sqrt{3}"),
+    ("[1,2)", "[1, 2)"),
+    ("(-\\infty, 0]", "(-\\infty,0]"),
+    ("(1,2)\\cup(3,4)", "(3,4)\\cup(1,2)"),
+    ("\\{1,2\\}", "\\{2,1\\}"),
+    ("(x+1)^2", "x^2+2x+1"),
+    ("10", "10\\text{ cm}"),
+    ("90^\\circ", "90"),
+    ("50\\%", "50"),
+    ("50\\%", "50\\%"),
+    ("\\frac{\\pi}{2}", "\\pi/2"),
+    ("3", "3.0"),
+    ("-\\frac{1}{3}", "-1/3"),
+    ("\\dfrac{3}{4}", "\\frac34"),
+    ("x=2", "2"),
+    ("2, 3", "3, 2"),
+    ("\\$18.90", "18.90"),
+]
+
+NOT_EQUIVALENT = [
+    ("\\frac12", "0.51"),
+    ("1000", "100"),
+    ("[1,2)", "(1,2)"),
+    ("\\{1,2\\}", "\\{1,2,3\\}"),
+    ("2\\sqrt{2}", "\\sqrt{2}"),
+    ("x^2+1", "x^2-1"),
+    ("3", "4"),
+    ("\\frac{\\pi}{2}", "\\pi"),
+    ("(1,2)", "(2,1)"),
+    ("10", "100\\text{ cm}"),
+    ("0.5", "50\\%"),
+]
+
+
+@pytest.mark.parametrize("gold,pred", EQUIVALENT)
+def test_equivalent_answers_score_one(gold, pred):
+    result = score(pred, gold)
+    assert result["acc"] is True and result["score"] == 1.0, result
+    assert result["pred"] == pred
+
+
+@pytest.mark.parametrize("gold,pred", NOT_EQUIVALENT)
+def test_non_equivalent_answers_score_zero(gold, pred):
+    result = score(pred, gold)
+    assert result["acc"] is False and result["score"] == 0.0, result
+
+
+def test_dapo_scale_is_plus_minus_one():
+    assert score("7", "7", dapo_scale=True)["score"] == 1.0
+    assert score("8", "7", dapo_scale=True)["score"] == -1.0
+    assert compute_score("math500", "no answer at all", "7", dapo_scale=True)["score"] == -1.0
+
+
+@pytest.mark.parametrize(
+    "response,expected",
+    [
+        ("\\boxed{\\frac{1}{\\sqrt{2}}}", "\\frac{1}{\\sqrt{2}}"),  # nested braces
+        ("first \\boxed{1}, then \\boxed{2}", "2"),  # the last box wins
+        ("\\boxed{\\{1,2\\}}", "\\{1,2\\}"),  # escaped braces do not close the box
+        ("\\fbox{4}", "4"),
+        ("so it is $\\boxed 5$", "5"),
+        ("work...\nAnswer: $\\frac{3}{4}$.", "\\frac{3}{4}"),
+        ("**Final Answer:** 12", "12"),
+        ("The final answer is $x+1$. I hope", "x+1"),
+        ("\\boxed{1} and then \\boxed{2", None),  # truncated last box: no answer, not the earlier one
+        ("I give up", None),
+    ],
+)
+def test_answer_extraction(response, expected):
+    assert extract_answer(response) == expected
+
+
+def test_last_boxed_requires_a_closing_brace():
+    assert last_boxed("\\boxed{\\frac{1}{2}") is None
+
+
+@pytest.mark.parametrize(
+    "response,gold,correct",
+    [
+        ("... so the answer is (C).", "C", True),
+        ("\\boxed{C}", "C", True),
+        ("\\boxed{\\text{(B)}}", "B", True),
+        ("Answer: D", "D", True),
+        ("\\boxed{A}", "C", False),
+        ("I cannot decide", "A", False),
+    ],
+)
+def test_multiple_choice(response, gold, correct):
+    result = compute_score("gpqa_diamond", response, gold)
+    assert result["acc"] is correct
+    forced = compute_score_multiple_choice("my_mcq", response, gold)
+    assert forced["acc"] is correct and forced["data_source"] == "my_mcq"
+
+
+def test_extract_choice_ignores_non_letter_boxes():
+    assert extract_choice("\\boxed{42}") is None
+
+
+PATHOLOGICAL = {
+    "power tower": "\\boxed{9^{9^{9}}}",
+    "bare power tower": "\\boxed{2^3^4^5^6}",
+    "python power tower": "\\boxed{9**9**9}",
+    "huge exponent": "\\boxed{10^{100000000}}",
+    "huge factorial": "\\boxed{1000000!}",
+    "factorial of a power": "\\boxed{(10^{100})!}",
+    "deep braces": "\\boxed{" + "{" * 5000 + "1" + "}" * 5000 + "}",
+    "deep parentheses": "\\boxed{" + "(" * 200 + "1" + ")" * 200 + "}",
+    "deep fractions": "\\boxed{" + "\\frac{1}{" * 300 + "2" + "}" * 300 + "}",
+    "megabyte string": "x" * 3_000_000 + " \\boxed{7}",
+    "megabyte box": "\\boxed{" + "1+" * 1_000_000 + "1}",
+    "megabyte without answer": "\\" * 2_000_000,
+    "unbalanced braces": "\\boxed{" * 10_000 + "7",
+    "closing braces only": "}" * 100_000 + "\\boxed{7}}}}",
+    "lone surrogate": "\\boxed{\ud800\udfff7}",
+    "nul bytes": "\\boxed{\x00\x00}\x00",
+    "mixed scripts": "\\boxed{٧}\u202e\u200b",
+    "many boxes": "\\boxed{1}" * 200_000,
+}
+
+
+@pytest.mark.parametrize("name", list(PATHOLOGICAL))
+def test_pathological_input_is_bounded_and_never_raises(name):
+    start = time.monotonic()
+    result = compute_score("math500", PATHOLOGICAL[name], "7", timeout=2.0)
+    elapsed = time.monotonic() - start
+    assert set(result) == KEYS
+    assert elapsed < 2.0 + FAST_S, f"{name} took {elapsed:.1f}s"
+    assert result["score"] in (0.0, 1.0)
+
+
+@pytest.mark.parametrize("solution,gold", [(None, "7"), (b"\\boxed{7}", "7"), ("\\boxed{7}", None), ("\\boxed{7}", 7)])
+def test_non_string_arguments_never_raise(solution, gold):
+    assert set(compute_score("math500", solution, gold)) == KEYS
+
+
+def test_list_ground_truth_reads_as_a_tuple():
+    assert compute_score("olympiadbench", "\\boxed{2, 3}", ["2", "3"])["acc"] is True
+
+
+def test_screens_flag_explosive_answers_only():
+    assert symbolic_risk("9^{9^{9}}") and symbolic_risk("2^3^4") and symbolic_risk("(3!)!")
+    for benign in ("x^2y^3", "2**3+4**5", "e^{i\\pi}", "\\frac{\\sqrt{3}}{2}", "5!", "2^{100}"):
+        assert symbolic_risk(benign) is None, benign
+
+
+def test_timeout_scores_zero_counts_and_does_not_slow_the_next_sample():
+    get_pool().check("1", "1", timeout=60)  # the pool is warm: start-up is not what this test measures
+    start = time.monotonic()
+    slow = score(SLOW_PRED, SLOW_GOLD, timeout=1.0)
+    elapsed = time.monotonic() - start
+    assert slow["timed_out"] == 1 and slow["score"] == 0.0 and slow["screened"] == 0
+    assert elapsed < 1.0 + FAST_S
+    start = time.monotonic()
+    after = score("\\frac{2}{4}", "0.5", timeout=10.0)  # needs a worker: not decided by the fast path
+    assert after["acc"] is True and after["timed_out"] == 0
+    assert time.monotonic() - start < FAST_S
+
+
+def test_key_set_is_identical_for_every_outcome():
+    results = [
+        score("7", "7"),
+        score("8", "7"),
+        score(SLOW_PRED, SLOW_GOLD, timeout=0.5),
+        compute_score("math500", PATHOLOGICAL["power tower"], "7"),
+        compute_score("math500", "", "7"),
+        compute_score("gpqa_diamond", "(B)", "B"),
+    ]
+    assert all(set(r) == KEYS for r in results)
+    assert [type(r[k]) for r in results for k in sorted(KEYS)] == [
+        type(results[0][k]) for _ in results for k in sorted(KEYS)
+    ]
+
+
+def test_works_off_the_main_thread_as_verl_calls_it():
+    golds = ["\\frac{1}{2}", "2\\sqrt{2}", "[1,2)", "7"]
+    preds = ["0.5", "\\sqrt{8}", "[1, 2)", "7"]
+    with ThreadPoolExecutor(max_workers=8) as executor:
+        results = list(executor.map(lambda i: score(preds[i % 4], golds[i % 4]), range(24)))
+    assert all(r["acc"] for r in results)
+
+    async def like_naive_reward_manager() -> dict:
+        # verl's NaiveRewardManager.run_single: a sync scorer runs in the event loop's default executor
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, lambda: score("x^2+2x+1", "(x+1)^2"))
+
+    assert asyncio.run(like_naive_reward_manager())["acc"] is True
+    assert threading.current_thread() is threading.main_thread()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is dead for our purposes
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _wait_gone(pids: list[int], within: float) -> list[int]:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline and any(_alive(p) for p in pids):
+        time.sleep(0.1)
+    return [p for p in pids if _alive(p)]
+
+
+def test_timed_out_worker_is_killed_and_replaced():
+    pool = get_pool()
+    pool.check("1", "1", timeout=60)
+    before = set(pool.pids())
+    assert score(SLOW_PRED, SLOW_GOLD, timeout=0.5)["timed_out"] == 1
+    gone = before - set(pool.pids())
+    assert len(gone) == 1 and _wait_gone(list(gone), within=5.0) == []
+    deadline = time.monotonic() + 60
+    while len(pool.pids()) < pool.size and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(pool.pids()) == pool.size
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "exit"])
+def test_workers_die_with_their_parent(how):
+    # The parent starts the pool from a worker thread (as verl does), reports the worker pids, then dies hard
+    # (SIGKILL: no atexit, no cleanup) or exits while a check is still running.
+    script = textwrap.dedent(
+        f"""
+        import os, sys, threading, time
+        from verl_focal.rewards.math import compute_score
+        from verl_focal.rewards.sandbox import get_pool
+        t = threading.Thread(target=lambda: compute_score("m", "\\\\boxed{{x^2+1}}", "1+x^2")); t.start(); t.join()
+        threading.Thread(target=lambda: compute_score("m", "\\\\boxed{{{SLOW_PRED}}}", "{SLOW_GOLD}", timeout=60),
+                         daemon=True).start()
+        pool = get_pool()
+        while len(pool.pids()) < pool.size:
+            time.sleep(0.1)
+        time.sleep(0.3)
+        print(" ".join(map(str, get_pool().pids())), flush=True)
+        if "{how}" == "SIGKILL":
+            os.kill(os.getpid(), 9)
+        os._exit(0)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    pids = [int(p) for p in out.stdout.split()]
+    assert len(pids) == get_pool().size, out.stderr[-2000:]
+    assert _wait_gone(pids, within=10.0) == [], "verifier workers outlived their parent"
+
+
+def test_loaded_by_verl_from_its_own_config():
+    """verl 0.9.1 resolves pkg:// paths and merges reward_kwargs; the dict flows through its naive manager."""
+    from hydra import compose, initialize_config_dir
+    import verl
+    from verl.trainer.ppo.reward import get_custom_reward_fn
+
+    config_dir = str(Path(verl.__file__).parent / "trainer" / "config")
+    with initialize_config_dir(config_dir=config_dir, version_base=None):
+        config = compose(
+            config_name="ppo_trainer",
+            overrides=[
+                "reward.custom_reward_function.path=pkg://verl_focal.rewards.math",
+                "+reward.custom_reward_function.reward_kwargs.dapo_scale=true",
+                "+reward.custom_reward_function.reward_kwargs.timeout=5",
+            ],
+        )
+    assert config.reward.custom_reward_function.name == "compute_score"
+    reward_fn = get_custom_reward_fn(config)
+    right = reward_fn(data_source="aime24", solution_str="\\boxed{033}", ground_truth="33", extra_info={"index": 0})
+    wrong = reward_fn(data_source="aime24", solution_str="\\boxed{34}", ground_truth="33", extra_info={"index": 1})
+    assert (right["score"], wrong["score"]) == (1.0, -1.0)
+    assert right["data_source"] == "aime24" and set(right) == KEYS
