@@ -1,0 +1,1 @@
+"""Dataset preparation: benchmark and training sets in verl's parquet format (``verl-focal data``)."""

@@ -1,0 +1,63 @@
+"""``verl-focal data <dataset> --input ... --output ...`` and ``verl-focal data synthetic --n ... --output ...``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from verl_focal.data.prepare import MAX_PROMPT_TOKENS, SPECS, prepare
+from verl_focal.data.readers import DataError
+from verl_focal.data.synthetic import DEFAULT_KINDS, GENERATORS, write_synthetic
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="verl-focal data",
+        description="Write a dataset in verl's parquet format with the paper's system prompt.",
+    )
+    sub = parser.add_subparsers(dest="dataset", required=True, metavar="dataset")
+    for name, spec in SPECS.items():
+        p = sub.add_parser(name, help=f"{name} ({spec.notes})")
+        p.add_argument("--input", required=True, help="parquet/JSON/JSONL/CSV file, or a directory of them, "
+                       "or a Hugging Face save_to_disk directory")
+        p.add_argument("--output", required=True, help="parquet file to write")
+        p.add_argument("--split", default=None, help="split to read from a DatasetDict directory")
+        if spec.length_filter:
+            p.add_argument("--tokenizer", default=None,
+                           help="local tokenizer directory or tokenizer.json for the prompt-length filter")
+            p.add_argument("--max-prompt-tokens", type=int, default=MAX_PROMPT_TOKENS)
+        if spec.multiple_choice:
+            p.add_argument("--seed", type=int, default=0, help="seed of the option order")
+    p = sub.add_parser("synthetic", help="generated arithmetic/algebra problems with exact answers (offline)")
+    p.add_argument("--n", type=int, required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--output", required=True)
+    p.add_argument("--max-operand", type=int, default=99)
+    p.add_argument("--kinds", default=",".join(DEFAULT_KINDS), help=f"comma-separated from {', '.join(GENERATORS)}")
+    p.add_argument("--split", default="train")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.dataset == "synthetic":
+            kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
+            path = write_synthetic(args.output, args.n, args.seed, args.max_operand, kinds, args.split)
+            print(f"synthetic: wrote {args.n} problems (seed {args.seed}, kinds {','.join(kinds)}, "
+                  f"operands <= {args.max_operand}) -> {path}")
+            return 0
+        report = prepare(
+            args.dataset,
+            args.input,
+            args.output,
+            tokenizer_path=getattr(args, "tokenizer", None),
+            split=args.split,
+            max_prompt_tokens=getattr(args, "max_prompt_tokens", MAX_PROMPT_TOKENS),
+            seed=getattr(args, "seed", 0),
+        )
+    except (DataError, ValueError) as error:
+        print(f"verl-focal data: error: {error}", file=sys.stderr)
+        return 2
+    print("\n".join(report.lines(args.output)))
+    return 0

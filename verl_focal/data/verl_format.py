@@ -1,0 +1,39 @@
+"""Rows in the parquet layout verl 0.9.1's ``RLHFDataset`` reads (``verl/utils/dataset/rl_dataset.py``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+# The paper's system prompt on every math and GPQA input (F-GRPO, Sec. 5.3 and Table 9).
+SYSTEM_PROMPT = "Please reason step by step, and put your final answer within \\boxed{}."
+
+
+def make_row(
+    data_source: str, question: str, answer: str, split: str, index: int, source_id: str, ability: str = "math"
+) -> dict[str, Any]:
+    """One verl row: the chat ``prompt`` (system + user turn), the rule-based reference and ``extra_info``.
+
+    ``extra_info`` has the same keys in every row (parquet needs one struct type per column); ``compute_score``
+    receives it.
+    """
+    return {
+        "data_source": data_source,
+        "prompt": [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": question}],
+        "ability": ability,
+        "reward_model": {"style": "rule", "ground_truth": answer},
+        "extra_info": {"split": split, "index": index, "id": source_id},
+    }
+
+
+def write_parquet(rows: list[dict[str, Any]], path: str | Path) -> Path:
+    """Write ``rows`` (from :func:`make_row`) to ``path``, creating parent directories."""
+    if not rows:
+        raise ValueError(f"refusing to write {path}: no rows left to write")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    return path
