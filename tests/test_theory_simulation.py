@@ -74,21 +74,36 @@ def test_gamma_zero_is_verls_grpo_without_std_normalisation():
     np.testing.assert_allclose(weights[0].numpy(), expected, rtol=1e-6, atol=1e-7)
 
 
-def test_surrogate_gradient_equals_autograd():
+@pytest.mark.parametrize("objective, surrogate", [("linear", torch.softmax), ("logprob", torch.log_softmax)])
+def test_surrogate_gradient_equals_autograd(objective, surrogate):
     rng = np.random.default_rng(2)
     logits = torch.tensor(rng.normal(size=(3, 50)), requires_grad=True)
     weights = torch.tensor(rng.normal(size=(3, 50)))
-    (weights * torch.softmax(logits, -1)).sum().backward()
-    np.testing.assert_allclose(surrogate_gradient(torch.softmax(logits, -1).detach(), weights), logits.grad, rtol=1e-10, atol=1e-14)
+    (weights * surrogate(logits, -1)).sum().backward()
+    got = surrogate_gradient(torch.softmax(logits, -1).detach(), weights, objective)
+    np.testing.assert_allclose(got, logits.grad, rtol=1e-10, atol=1e-14)
+
+
+def test_sgd_on_logprob_is_the_natural_gradient_of_the_linear_surrogate():
+    # Fisher of the softmax F = diag(p) - p p^T; F @ (logprob gradient) = linear gradient when sum(w) = 0.
+    rng = np.random.default_rng(3)
+    probs = torch.softmax(torch.tensor(rng.normal(size=(1, 40))), -1)
+    weights = torch.tensor(rng.normal(size=(1, 40)))
+    weights -= weights.mean()  # centred advantages
+    fisher = torch.diag(probs[0]) - probs[0, :, None] * probs[0, None, :]
+    natural_step = surrogate_gradient(probs, weights, "logprob")[0]
+    np.testing.assert_allclose(fisher @ natural_step, surrogate_gradient(probs, weights, "linear")[0], atol=1e-14)
 
 
 def _small_config(**overrides):
     return SimulationConfig(**dict(dict(group_sizes=(4, 64), gammas=(0.0, 1.0), seeds=(0, 1), steps=30, log_every=10, setup=SMALL), **overrides))
 
 
-@pytest.mark.parametrize("optimizer, lr", [("adam", 1e-2), ("adamw", 1e-2), ("sgd", 100.0), ("natural", 1.0)])
-def test_simulate_logs_valid_trajectories(optimizer, lr):
-    df = simulate(_small_config(optimizer=optimizer, lr=lr), progress=False)
+@pytest.mark.parametrize(
+    "optimizer, objective, lr", [("adam", "linear", 1e-2), ("adamw", "linear", 1e-2), ("sgd", "linear", 100.0), ("adam", "logprob", 1e-2), ("sgd", "logprob", 1.0)]
+)
+def test_simulate_logs_valid_trajectories(optimizer, objective, lr):
+    df = simulate(_small_config(optimizer=optimizer, objective=objective, lr=lr), progress=False)
     assert len(df) == 2 * 2 * 2 * 4  # runs x logged steps (0, 10, 20, 30)
     start = df[df["step"] == 0]
     q0 = torch.softmax(SMALL.initial_logits().double(), -1)[:300].sum().item()
@@ -112,7 +127,7 @@ def test_runs_are_independent_rows_and_reproducible():
 
 @pytest.mark.parametrize(
     "overrides, match",
-    [({"optimizer": "rmsprop"}, "optimizer"), ({"group_sizes": (1,)}, "group_sizes"), ({"gammas": (-1.0,)}, "gammas"),
+    [({"optimizer": "rmsprop"}, "optimizer"), ({"objective": "ratio"}, "objective"), ({"group_sizes": (1,)}, "group_sizes"), ({"gammas": (-1.0,)}, "gammas"),
      ({"lr": 0.0}, "lr"), ({"steps": 0}, "steps")],
 )
 def test_bad_config_is_named(overrides, match):

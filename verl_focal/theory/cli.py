@@ -22,7 +22,7 @@ QUICK_GROUP_SIZES = (2, 16, 256, 2048, 8192, 131072)
 
 
 def simulate_main(argv: list[str]) -> int:
-    from verl_focal.theory.simulation import OPTIMIZERS, PAPER_GROUP_SIZES, SimulationConfig
+    from verl_focal.theory.simulation import OBJECTIVES, OPTIMIZERS, PAPER_GROUP_SIZES, SimulationConfig
 
     parser = argparse.ArgumentParser(
         prog="verl-focal simulate",
@@ -37,6 +37,8 @@ def simulate_main(argv: list[str]) -> int:
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--lr", type=float, default=1e-2, help="learning rate (default: the paper's 1e-2)")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
+    parser.add_argument("--objective", choices=OBJECTIVES, default="linear",
+                        help="linear: the paper's surrogate in p (Eq. 5); logprob: GRPO's on-policy gradient")
     parser.add_argument("--adam-eps", type=float, default=1e-8, help="Adam/AdamW eps (default 1e-8)")
     parser.add_argument("--weight-decay", type=float, default=0.01, help="AdamW weight decay (default 0.01)")
     parser.add_argument("--log-every", type=int, default=10)
@@ -56,7 +58,7 @@ def simulate_main(argv: list[str]) -> int:
     try:
         config = SimulationConfig(
             group_sizes=tuple(group_sizes), gammas=tuple(args.gamma), seeds=tuple(seeds), steps=args.steps,
-            lr=args.lr, optimizer=args.optimizer, adam_eps=args.adam_eps, weight_decay=args.weight_decay,
+            lr=args.lr, optimizer=args.optimizer, objective=args.objective, adam_eps=args.adam_eps, weight_decay=args.weight_decay,
             log_every=args.log_every,
         )
     except ValueError as err:
@@ -70,7 +72,7 @@ def simulate_main(argv: list[str]) -> int:
     final = final_table(trajectories)
     trajectories.to_csv(args.out / "trajectories.csv", index=False)
     final.to_csv(args.out / "final.csv", index=False)
-    title = f"{config.optimizer}, lr={config.lr:g}, {config.steps} steps, seeds={len(config.seeds)}"
+    title = f"{config.optimizer}, {config.objective} objective, lr={config.lr:g}, {config.steps} steps, seeds={len(config.seeds)}"
     plot_dynamics(trajectories, args.out / "dynamics.png", title=title)
     plot_final(final, args.out / "final_vs_n.png", title=title)
 

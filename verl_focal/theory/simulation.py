@@ -10,6 +10,11 @@ run), and ascends the linear surrogate
 The sampled multiset is held as counts per action, so a step costs O(K + N): with w_k the summed
 advantage of the samples of action k divided by N, grad_z L = p * (w - <w, p>).
 
+``objective="logprob"`` ascends (1/N) * sum_j A_j * log p_{a_j} instead: the on-policy gradient of GRPO's
+ratio surrogate (what an LLM trainer follows at ratio 1), grad_z = w - p * sum_k w_k. Plain SGD on it
+is the natural-gradient (softmax-Fisher) step on the linear surrogate, because sum_k w_k = 0 for
+centred advantages.
+
 Runs that differ only in (N, gamma, seed) are rows of one logit matrix, updated together; each row is
 an independent run (every optimiser here acts elementwise or row-wise).
 """
@@ -26,7 +31,9 @@ import torch
 PAPER_GROUP_SIZES = tuple(2**k for k in range(1, 18))
 #: The curves of Figure 2.
 FIGURE2_GROUP_SIZES = (2, 256, 8192, 131072)
-OPTIMIZERS = ("adam", "adamw", "sgd", "natural")
+OPTIMIZERS = ("adam", "adamw", "sgd")
+#: linear: the paper's surrogate, linear in p (Eq. 5). logprob: GRPO's on-policy policy gradient.
+OBJECTIVES = ("linear", "logprob")
 FOCAL_ESTIMATOR = "focal_grpo"
 
 
@@ -71,10 +78,10 @@ class SimulationConfig:
     """One sweep. ``lr`` is the paper's 1e-2; ``optimizer`` is unspecified in the paper (see docs/theory.md).
 
     optimizer:
-        adam:    torch Adam on -L, betas (0.9, 0.999), eps ``adam_eps``.
-        adamw:   torch AdamW, as BroRL describes its simulator, with ``weight_decay``.
-        sgd:     plain gradient ascent on the logits (the Eq. 5 step with the multiset's counts).
-        natural: natural-gradient ascent (the softmax Fisher preconditioner): dz = lr * (w - <w, p>).
+        adam:  torch Adam on -L, betas (0.9, 0.999), eps ``adam_eps``.
+        adamw: torch AdamW, as BroRL describes its simulator, with ``weight_decay``.
+        sgd:   plain gradient ascent on the logits (with ``objective="linear"``, the Eq. 5 step).
+    objective: ``linear`` (the paper's L, linear in p) or ``logprob`` (GRPO's on-policy gradient).
     """
 
     group_sizes: tuple[int, ...] = PAPER_GROUP_SIZES
@@ -83,6 +90,7 @@ class SimulationConfig:
     steps: int = 1000
     lr: float = 1e-2
     optimizer: str = "adam"
+    objective: str = "linear"
     adam_eps: float = 1e-8
     weight_decay: float = 0.01
     log_every: int = 10
@@ -91,6 +99,8 @@ class SimulationConfig:
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
         if not self.group_sizes or any(int(n) != n or n < 2 for n in self.group_sizes):
             raise ValueError(f"group_sizes must be integers >= 2, got {self.group_sizes!r}")
         if not self.gammas or any(not np.isfinite(g) or g < 0 for g in self.gammas):
@@ -177,14 +187,21 @@ def surrogate_weights(
     return weights.to(torch.float32)
 
 
-def surrogate_gradient(probs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """grad_z of L = sum_k w_k p_k(z) for p = softmax(z): the softmax Jacobian gives p * (w - <w, p>).
+def surrogate_gradient(probs: torch.Tensor, weights: torch.Tensor, objective: str = "linear") -> torch.Tensor:
+    """grad_z of the surrogate for p = softmax(z), through the softmax Jacobian diag(p) - p p^T.
+
+    linear:  L = sum_k w_k p_k        ->  p * (w - <w, p>)
+    logprob: L = sum_k w_k log p_k    ->  w - p * sum_k w_k
 
     Args:
         probs: (R, K) policy.
         weights: (R, K) per-action surrogate weights from ``surrogate_weights``.
     """
-    return probs * (weights - (weights * probs).sum(-1, keepdim=True))
+    if objective == "linear":
+        return probs * (weights - (weights * probs).sum(-1, keepdim=True))
+    if objective == "logprob":
+        return weights - probs * weights.sum(-1, keepdim=True)
+    raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
 
 
 def _metrics(probs, initial_probs, correct) -> dict[str, np.ndarray]:
@@ -223,10 +240,8 @@ def simulate(config: SimulationConfig, progress: bool = True) -> pd.DataFrame:
         optimizer = torch.optim.Adam([logits], lr=config.lr, eps=config.adam_eps)
     elif config.optimizer == "adamw":
         optimizer = torch.optim.AdamW([logits], lr=config.lr, eps=config.adam_eps, weight_decay=config.weight_decay)
-    elif config.optimizer == "sgd":
-        optimizer = torch.optim.SGD([logits], lr=config.lr)
     else:
-        optimizer = None  # natural: the preconditioned step is applied by hand below
+        optimizer = torch.optim.SGD([logits], lr=config.lr)
 
     records = []
     active_steps = np.zeros(len(runs))
@@ -240,7 +255,7 @@ def simulate(config: SimulationConfig, progress: bool = True) -> pd.DataFrame:
                 | {"active_fraction": active_steps[i] / max(step, 1)}
             )
 
-    bar = tqdm(range(config.steps), desc=f"simulate ({len(runs)} runs, {config.optimizer})", disable=not progress)
+    bar = tqdm(range(config.steps), desc=f"simulate ({len(runs)} runs, {config.optimizer}, {config.objective})", disable=not progress)
     for step in bar:
         with torch.no_grad():
             probs = torch.softmax(logits, -1)
@@ -250,11 +265,7 @@ def simulate(config: SimulationConfig, progress: bool = True) -> pd.DataFrame:
             num_correct = counts[:, : setup.num_correct].sum(-1)
             active_steps += (num_correct > 0) & (num_correct < group_sizes)
             w = surrogate_weights(counts, rewards, gammas, group_sizes)
-            if optimizer is None:
-                # The Fisher of the softmax is diag(p) - p p^T, so the natural gradient of L is w - <w, p>.
-                logits += config.lr * (w - (w * probs).sum(-1, keepdim=True))
-                continue
-            logits.grad = -surrogate_gradient(probs, w)  # optimisers minimise -L
+            logits.grad = -surrogate_gradient(probs, w, config.objective)  # optimisers minimise -L
         optimizer.step()
     with torch.no_grad():
         log(config.steps, torch.softmax(logits, -1))
