@@ -50,9 +50,12 @@ def write_dump(directory: Path, run: str, step: int, seed: int) -> None:
             n = SHORT[3] if (run, source, i) == SHORT[:3] else N
             correct = rng.permutation([True] * c + [False] * (n - c))
             for session, ok in enumerate(correct):
-                outputs = 2 if (source, i, session) == ("math500", 0, 0) else 1  # one multi-output session
+                # one multi-output session, in run A only: pairing must still find the problem in B
+                outputs = 2 if (run, source, i, session) == ("A", "math500", 0, 0) else 1
                 for index in range(outputs):
-                    rows.append((f"{uid}_{session}_{index}", prompt_text(source, i), bool(ok), source))
+                    # a later output of a multi-turn session carries the earlier turns in its input
+                    text = prompt_text(source, i) + " ...\nuser: go on\nassistant:" * index
+                    rows.append((f"{uid}_{session}_{index}", text, bool(ok), source))
     rows = [rows[j] for j in rng.permutation(len(rows))]
     keys, inputs, acc, sources = (list(column) for column in zip(*rows))
     scores = [float(a) for a in acc]
@@ -149,6 +152,7 @@ def test_compare_adds_significance_verdicts(runs, tmp_path, capsys):
     assert code == 0, err
     assert "A = focal, B = base; 10 shared prompts, m = 1" in out  # default m: n/4 of the 5-sample prompt
     assert "1 problems have different sample counts in the two runs; both cut to the smaller" in out
+    assert "only in" not in out  # every problem paired, the multi-output one included
     verdicts = [line.split() for line in out.splitlines() if line.rstrip().endswith("significant")]
     assert [v[0] for v in verdicts] == ["aime24", "math500", "macro"]  # one k (m = 1): pass@1 only
     compare_rows = list(csv.DictReader(open(tmp_path / "ladder_compare.csv", newline="")))

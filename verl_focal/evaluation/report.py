@@ -120,6 +120,8 @@ def compare(run_a: Run, run_b: Run, *, m: int | None = None, ks: Sequence[int] |
     if not kept:
         raise ValueError(f"no shared problem has m={m} samples in both runs; lower --subsample-size")
     ks = sorted(set(ks if ks is not None else (1, m)))
+    if alpha / 2 * iterations < 50:
+        notes.append(f"only {int(alpha / 2 * iterations)} draws fall in each tail of the interval; raise --iterations")
     results = paired_subsampling_test_by_group(
         [pairs[i][0].correct[: n_common[i]] for i in kept],
         [pairs[i][1].correct[: n_common[i]] for i in kept],

@@ -103,8 +103,11 @@ def load_run(path: str, label: str | None = None, *, step: int | None = None, th
 
 
 def _load_validation_dump(file: Path, label: str, threshold: float) -> Run:
-    # prompt key -> session -> (output index, correct, input, data_source)
-    sessions: dict[str, dict[int, tuple[int, bool, str, str | None]]] = {}
+    # prompt key -> session -> (output index, correct, data_source); the last output of a session wins
+    sessions: dict[str, dict[int, tuple[int, bool, str | None]]] = {}
+    # prompt key -> (session, index, input) of its first output: later outputs of a multi-turn
+    # session carry the earlier turns in `input`, so only the first one names the problem
+    first_input: dict[str, tuple[int, int, str]] = {}
     correctness_key = None
     has_uid = None
     with open(file, encoding="utf-8") as handle:
@@ -145,7 +148,9 @@ def _load_validation_dump(file: Path, label: str, threshold: float) -> Run:
             per_prompt = sessions.setdefault(prompt_key, {})
             # A multi-output session dumps one row per output, all with the final score: keep the last.
             if session not in per_prompt or index > per_prompt[session][0]:
-                per_prompt[session] = (index, correct, row["input"], source)
+                per_prompt[session] = (index, correct, source)
+            if prompt_key not in first_input or (session, index) < first_input[prompt_key][:2]:
+                first_input[prompt_key] = (session, index, row["input"])
     if correctness_key is None:
         raise EvalInputError(f"{file}: empty validation dump")
 
@@ -153,7 +158,7 @@ def _load_validation_dump(file: Path, label: str, threshold: float) -> Run:
     missing_source = 0
     for prompt_key, per_prompt in sessions.items():
         ordered = [per_prompt[s] for s in sorted(per_prompt)]
-        sources = {entry[3] for entry in ordered}
+        sources = {entry[2] for entry in ordered}
         if len(sources) > 1:
             raise EvalInputError(f"{file}: prompt uid {prompt_key!r} has samples from several data sources {sources}")
         source = sources.pop()
@@ -161,7 +166,7 @@ def _load_validation_dump(file: Path, label: str, threshold: float) -> Run:
         problems.append(
             Problem(
                 data_source=source if source is not None else UNKNOWN_SOURCE,
-                prompt=ordered[0][2],
+                prompt=first_input[prompt_key][2],
                 uid=prompt_key if has_uid else None,
                 correct=np.array([entry[1] for entry in ordered], dtype=bool),
             )

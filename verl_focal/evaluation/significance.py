@@ -19,7 +19,7 @@ conservative: for pass@1 at m = n/4 its false-positive rate is near 1e-3, far be
 
 from __future__ import annotations
 
-import math
+import numbers
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -32,7 +32,7 @@ from verl_focal.evaluation.passk import pass_at_k
 #: Label of the unweighted mean over groups (benchmarks) in grouped results.
 MACRO = "macro avg"
 
-_CHUNK_CELLS = 2_000_000  # draws per chunk per index class: bounds memory at ~100 MB
+_CHUNK_CELLS = 2_000_000  # (iteration, problem) cells per chunk: ~150 MB of working arrays per thread
 
 
 @dataclass(frozen=True)
@@ -64,9 +64,8 @@ def _joint_counts(correct_a: Sequence, correct_b: Sequence) -> np.ndarray:
                 f"problem {p}: run A has {a.size} samples but run B has {b.size}; the paired draw "
                 "needs the same n for both runs (truncate both to the smaller n)"
             )
-        both = int(np.count_nonzero(a & b))
-        table[p] = (both, int(np.count_nonzero(a)) - both, int(np.count_nonzero(b)) - both, 0)
-        table[p, 3] = a.size - table[p, :3].sum()
+        both, in_a, in_b = (int(np.count_nonzero(x)) for x in (a & b, a, b))
+        table[p] = (both, in_a - both, in_b - both, a.size - in_a - in_b + both)
     return table
 
 
@@ -103,7 +102,7 @@ def _subsample_differences(
         return diff @ weights.T
 
     # numpy's samplers release the GIL, so threads give real parallelism here.
-    workers = min(len(starts), os.cpu_count() or 1, 8)
+    workers = min(len(starts), os.cpu_count() or 1, 4)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         parts = list(pool.map(run_chunk, range(len(starts))))
     return np.concatenate(parts, axis=1)
@@ -120,10 +119,11 @@ def _hypergeometric(rng: np.random.Generator, good: np.ndarray, bad: np.ndarray,
     return counts
 
 
-def _validate(ks: Sequence[int], m: int, iterations: int, alpha: float, table: np.ndarray) -> list[int]:
-    if not (isinstance(m, int) and m >= 1):
+def _validate(ks, m, iterations, alpha, table: np.ndarray) -> tuple[list[int], int, int, float]:
+    """Checked (ks, m, iterations, alpha) as plain Python numbers (they end up in JSON reports)."""
+    if isinstance(m, bool) or not isinstance(m, numbers.Integral) or m < 1:
         raise ValueError(f"m (subsample size) must be an integer >= 1, got {m!r}")
-    if not (isinstance(iterations, int) and iterations >= 1):
+    if isinstance(iterations, bool) or not isinstance(iterations, numbers.Integral) or iterations < 1:
         raise ValueError(f"iterations must be an integer >= 1, got {iterations!r}")
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
@@ -136,7 +136,7 @@ def _validate(ks: Sequence[int], m: int, iterations: int, alpha: float, table: n
     if np.any(n < m):
         p = int(np.argmax(n < m))
         raise ValueError(f"problem {p} has {int(n[p])} samples, fewer than the subsample size m={m}")
-    return ks
+    return ks, int(m), int(iterations), float(alpha)
 
 
 def _verdicts(table, weights, ks, m, iterations, alpha, seed) -> list[list[PairedDifference]]:
@@ -188,7 +188,7 @@ def paired_subsampling_test(
         ``{k: PairedDifference}``.
     """
     table = _joint_counts(correct_a, correct_b)
-    ks = _validate(ks, m, iterations, alpha, table)
+    ks, m, iterations, alpha = _validate(ks, m, iterations, alpha, table)
     weights = np.full((1, table.shape[0]), 1.0 / table.shape[0])
     return dict(zip(ks, _verdicts(table, weights, ks, m, iterations, alpha, seed)[0]))
 
@@ -210,7 +210,7 @@ def paired_subsampling_test_by_group(
     group means (key ``MACRO``, the paper's "Avg." columns), are computed from the same draws.
     """
     table = _joint_counts(correct_a, correct_b)
-    ks = _validate(ks, m, iterations, alpha, table)
+    ks, m, iterations, alpha = _validate(ks, m, iterations, alpha, table)
     if len(groups) != table.shape[0]:
         raise ValueError(f"groups has {len(groups)} labels for {table.shape[0]} problems")
     names = list(dict.fromkeys(groups))
@@ -222,9 +222,3 @@ def paired_subsampling_test_by_group(
     weights[-1] = weights[:-1].mean(axis=0)
     results = _verdicts(table, weights, ks, m, iterations, alpha, seed)
     return {name: dict(zip(ks, row)) for name, row in zip(names + [MACRO], results)}
-
-
-def required_iterations_note(alpha: float, iterations: int) -> str:
-    """A caution when too few iterations put few draws in each tail of the interval."""
-    tail = alpha / 2 * iterations
-    return "" if tail >= 50 else f"only {math.floor(tail)} draws per tail at alpha={alpha}; raise iterations"
