@@ -7,7 +7,7 @@ subclass (``verl_focal.evaluation.trainer.PassAtKTrainer``) adds the metrics com
 those of ``PPOTrainer._val_metrics_update``.
 
 This module imports no verl. ``register_pass_at_k_trainer()`` is what the plugin entry module
-calls: it defers importing the v1 trainer stack (about 1 s and 60 MB per process) until some code
+calls: it defers importing the v1 trainer stack (about 1 s per process) until some code
 imports ``verl.trainer.ppo.v1`` anyway, which only the TaskRunner does, right before it looks up
 ``trainer.v1.trainer_mode``.
 """
