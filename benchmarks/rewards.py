@@ -1,0 +1,213 @@
+"""Reward throughput: verl_focal.rewards.math against verl's built-in math_verify scorer, in the same run.
+
+    python benchmarks/rewards.py [--samples 400] [--threads 8] [--seed 0]
+
+Corpus: model-like responses (about 1.5k characters of reasoning, inline maths, a final ``\\boxed{}``) whose
+answers mix integers, fractions, radicals, intervals, sets, polynomials, units, percentages and thousands
+separators, written equivalently or wrongly, plus responses without any answer. The pathological run replaces 5%
+of the samples with the hostile inputs of tests/test_rewards.py (power towers, huge exponents and factorials, deep
+nesting, megabyte strings, unbalanced braces, invalid unicode).
+
+Before each measured run the scorer's process pool is restarted and warmed up on one trivial sample: start-up is
+excluded, and no run profits from parses cached (inside math-verify) by an earlier one. Scored "sequential" (one
+caller) and "threaded" (``--threads`` callers, as verl's reward loop calls a sync scorer from its executor).
+verl's scorer is not run on the pathological mix by default: a power tower pins one of its pool processes for
+good (its timeout abandons the future but never stops the process) and keeps this script from exiting; pass
+``--verl-pathological`` to measure it anyway (its timeout is then set to ours, and the script ends with
+``os._exit``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
+
+# (reference answer, equivalent written forms, wrong forms)
+ANSWERS = [
+    ("\\frac{1}{2}", ["0.5", "\\frac12", "\\dfrac{1}{2}", "1/2"], ["\\frac{1}{3}", "0.25"]),
+    ("2\\sqrt{2}", ["\\sqrt{8}", "2\\sqrt2"], ["\\sqrt{2}", "4"]),
+    ("[1,2)", ["[1, 2)"], ["(1,2)", "[1,2]"]),
+    ("\\{1,2,3\\}", ["\\{3,2,1\\}"], ["\\{1,2\\}"]),
+    ("(x+1)^2", ["x^2+2x+1"], ["x^2+1"]),
+    ("10", ["10\\text{ cm}", "10.0"], ["100"]),
+    ("25\\%", ["25", "25\\%"], ["0.025"]),
+    ("1000000", ["1,000,000", "10^6"], ["100000"]),
+    ("\\frac{\\pi}{3}", ["\\pi/3", "\\frac{1}{3}\\pi"], ["\\frac{\\pi}{6}"]),
+    ("(-\\infty, 3]", ["(-\\infty,3]"], ["(-\\infty, 3)"]),
+    ("\\frac{3\\sqrt{3}}{4}", ["\\frac{3}{4}\\sqrt{3}"], ["\\frac{\\sqrt{3}}{4}"]),
+    ("x=5", ["5"], ["x=-5"]),
+]
+FILLER = (
+    "We first rewrite the condition. Let $a_n$ denote the $n$-th term, so that $a_{n+1} = a_n + 2n + 1$. "
+    "Summing from $1$ to $k$ gives $a_k = k^2$, which we verify for $k = 1, 2, 3$. Next, substituting "
+    "$x = \\frac{t}{2}$ into $f(x) = x^2 - 3x + 2$ we obtain $\\frac{t^2}{4} - \\frac{3t}{2} + 2$. "
+)
+
+
+def pathological_inputs() -> list[str]:
+    return [
+        "\\boxed{9^{9^{9}}}",
+        "\\boxed{2^3^4^5^6}",
+        "\\boxed{10^{100000000}}",
+        "\\boxed{1000000!}",
+        "\\boxed{" + "{" * 5000 + "1" + "}" * 5000 + "}",
+        "\\boxed{" + "(" * 200 + "1" + ")" * 200 + "}",
+        "x" * 3_000_000 + " \\boxed{7}",
+        "\\boxed{" * 10_000 + "7",
+        "\\boxed{\ud800\udfff7}",
+        "\\boxed{1}" * 200_000,
+    ]
+
+
+def build_corpus(samples: int, seed: int, pathological_fraction: float) -> list[tuple[str, str]]:
+    """(response, ground truth) pairs; deterministic for a seed."""
+    rng = random.Random(seed)
+    hostile = pathological_inputs()
+    corpus = []
+    for i in range(samples):
+        if rng.random() < pathological_fraction:
+            corpus.append((hostile[i % len(hostile)], "7"))
+            continue
+        body = FILLER * rng.randint(3, 8)
+        kind = rng.random()
+        if kind < 0.45:  # integer answers (AIME, AMC, GSM-style), right or wrong
+            truth = str(rng.randint(0, 999))
+            pred = truth if rng.random() < 0.5 else str(rng.randint(0, 999))
+            response = f"{body}Therefore the answer is $\\boxed{{{pred}}}$."
+        elif kind < 0.6:  # random fractions, reduced or not
+            a, b, k = rng.randint(1, 60), rng.randint(2, 60), rng.randint(2, 9)
+            truth = f"\\frac{{{a}}}{{{b}}}"
+            pred = rng.choice([f"\\frac{{{k * a}}}{{{k * b}}}", f"{a}/{b}", f"\\dfrac{{{a}}}{{{b}}}",
+                               f"\\frac{{{a + 1}}}{{{b}}}"])
+            response = f"{body}So we get $\\boxed{{{pred}}}$."
+        elif kind < 0.75:  # random radicals
+            k, m = rng.randint(2, 12), rng.choice([2, 3, 5, 6, 7, 10, 11])
+            truth = f"{k}\\sqrt{{{m}}}"
+            pred = rng.choice([f"\\sqrt{{{k * k * m}}}", f"{k}\\sqrt{{{m}}}", f"\\sqrt{{{k * k * m + 1}}}"])
+            response = f"{body}The length is $\\boxed{{{pred}}}$."
+        elif kind < 0.95:  # LaTeX answers, equivalent or wrong
+            truth, same, different = ANSWERS[rng.randrange(len(ANSWERS))]
+            pred = rng.choice(same if rng.random() < 0.6 else different)
+            response = f"{body}Hence the final answer is $\\boxed{{{pred}}}$."
+        else:  # ran out of tokens
+            truth, response = "42", body
+        corpus.append((response, truth))
+    return corpus
+
+
+def ours(response: str, truth: str) -> float:
+    from verl_focal.rewards.math import compute_score
+
+    return compute_score("bench", response, truth)["score"]
+
+
+def make_verl(timeout: float) -> Callable[[str, str], float]:
+    from verl.utils.reward_score.math_verify import compute_score
+
+    # verl prints (and scores 0) on errors other than timeouts; no such line should appear in the output
+    def verl(response: str, truth: str) -> float:
+        return compute_score(response, truth, timeout=timeout)
+
+    return verl
+
+
+WARM_UP = [("\\boxed{\\frac12}", "0.5")] * 64
+
+
+def restart_verl(verl: Callable[[str, str], float]) -> None:
+    """Fresh verl pool (math-verify caches parses per process), fully started: it spawns a process only when no
+    idle one is left, and each new process imports verl (seconds), so call concurrently until all 4 exist."""
+    from verl.utils.reward_score import math_verify as verl_module
+
+    if verl_module._pool is not None:
+        verl_module._pool.shutdown(wait=True)
+        verl_module._pool = None
+    while verl_module._pool is None or len(verl_module._pool._processes) < 4:
+        run(verl, WARM_UP, 8)
+    run(verl, WARM_UP, 8)
+
+
+def restart_ours() -> None:
+    from verl_focal.rewards.sandbox import get_pool, shutdown_pool
+
+    shutdown_pool()
+    pool = get_pool()
+    pool.check("1", "1", timeout=120)
+    while len(pool.pids()) < pool.size:
+        time.sleep(0.05)
+    run(ours, WARM_UP, 8)
+
+
+def run(scorer: Callable[[str, str], float], corpus, threads: int) -> tuple[float, float, list[float]]:
+    """(samples/s, worst single-call seconds, scores)."""
+    if threads == 0:
+        raise ValueError("threads must be >= 1")
+
+    def timed(pair):
+        start = time.perf_counter()
+        value = scorer(*pair)
+        return value, time.perf_counter() - start
+
+    start = time.perf_counter()
+    if threads == 1:
+        results = [timed(pair) for pair in corpus]
+    else:
+        with ThreadPoolExecutor(max_workers=threads) as executor:
+            results = list(executor.map(timed, corpus))
+    elapsed = time.perf_counter() - start
+    return len(corpus) / elapsed, max(r[1] for r in results), [r[0] for r in results]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--samples", type=int, default=400)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--verl-pathological", action="store_true")
+    args = parser.parse_args()
+
+    from verl_focal.rewards.math import DEFAULT_TIMEOUT_S
+
+    verl = make_verl(timeout=30.0)  # verl's default
+
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start")
+    hostile_set = set(pathological_inputs())
+    rows = []
+    # math-verify caches parses inside each process: every measurement gets a corpus neither scorer has seen
+    # (verl and ours share one, so their scores can be compared sample by sample).
+    for round_number, threads in enumerate((1, args.threads)):
+        clean = build_corpus(args.samples, args.seed + 2 * round_number, 0.0)
+        hostile = build_corpus(args.samples, args.seed + 2 * round_number + 1, 0.05)
+        print(f"{threads} caller(s): {args.samples} samples per corpus; "
+              f"{sum(1 for r, _ in hostile if r in hostile_set)} hostile in the 5% mix")
+        restart_verl(verl)
+        v_rate, v_worst, v_scores = run(verl, clean, threads)
+        restart_ours()
+        o_rate, o_worst, o_scores = run(ours, clean, threads)
+        restart_ours()
+        h_rate, h_worst, _ = run(ours, hostile, threads)
+        agree = statistics.mean(float(a == b) for a, b in zip(v_scores, o_scores))
+        rows.append((threads, v_rate, o_rate, h_rate, v_worst, o_worst, h_worst, agree))
+    print()
+    print("callers  verl math_verify  ours clean  ours 5% hostile  ours/verl  hostile cost  worst call (verl/ours/hostile)  "
+          "same score as verl")
+    for threads, v_rate, o_rate, h_rate, v_worst, o_worst, h_worst, agree in rows:
+        print(f"{threads:>7}  {v_rate:>12.1f}/s  {o_rate:>8.1f}/s  {h_rate:>13.1f}/s  {o_rate / v_rate:>8.2f}x  "
+              f"{o_rate / h_rate:>12.2f}x  {v_worst:>9.2f}s / {o_worst:.2f}s / {h_worst:.2f}s  {agree:>17.1%}")
+    if args.verl_pathological:
+        verl_capped = make_verl(timeout=DEFAULT_TIMEOUT_S)
+        rate, worst, _ = run(verl_capped, hostile, args.threads)
+        print(f"\nverl math_verify on the 5% hostile mix ({args.threads} callers, timeout {DEFAULT_TIMEOUT_S}s): "
+              f"{rate:.1f}/s, worst call {worst:.1f}s")
+        sys.stdout.flush()
+        os._exit(0)  # verl's pool processes stuck on a power tower would block a normal exit forever
+
+
+if __name__ == "__main__":
+    main()
