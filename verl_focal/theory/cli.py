@@ -17,8 +17,8 @@ from verl_focal.theory.closed_form import (
     tail_miss_probability,
 )
 
-# --quick: the four curves of Figure 2 plus two N between them for the final-vs-N panel, one seed.
-QUICK_GROUP_SIZES = (2, 16, 256, 2048, 8192, 131072)
+# --quick: the four curves of Figure 2, plus N = 16 (regime I) and 32768 (where gamma = 1 helps most), one seed.
+QUICK_GROUP_SIZES = (2, 16, 256, 8192, 32768, 131072)
 
 
 def simulate_main(argv: list[str]) -> int:
@@ -37,8 +37,9 @@ def simulate_main(argv: list[str]) -> int:
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--lr", type=float, default=1e-2, help="learning rate (default: the paper's 1e-2)")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
-    parser.add_argument("--objective", choices=OBJECTIVES, default="linear",
-                        help="linear: the paper's surrogate in p (Eq. 5); logprob: GRPO's on-policy gradient")
+    parser.add_argument("--objective", choices=OBJECTIVES, default="logprob",
+                        help="logprob (default): GRPO's on-policy gradient A * grad log p, i.e. the ratio "
+                        "surrogate at ratio 1; linear: the surrogate sum A p of the paper's Eq. 5")
     parser.add_argument("--adam-eps", type=float, default=1e-8, help="Adam/AdamW eps (default 1e-8)")
     parser.add_argument("--weight-decay", type=float, default=0.01, help="AdamW weight decay (default 0.01)")
     parser.add_argument("--log-every", type=int, default=10)

@@ -1,19 +1,18 @@
 """The categorical simulation of F-GRPO (Section 5.1, Appendix J, Figure 2 of arXiv 2602.06717).
 
 BroRL's bandit: a softmax policy over 128,000 actions, 10,000 of them correct. Each step draws a group
-of N actions i.i.d. from the policy, scores them +1 (correct) / -1 (incorrect), turns the scores into
-advantages with our registered ``focal_grpo`` estimator (centred, no std normalisation, one group per
-run), and ascends the linear surrogate
+of N actions i.i.d. from the policy, scores them +1 (correct) / -1 (incorrect), and turns the scores
+into advantages with our registered ``focal_grpo`` estimator (centred, no std normalisation, one group
+per run): A_j = (1 - mu_hat)^gamma * (R_j - mean R)  (Eqs. 12-13). The policy then ascends one of
 
-    L(z) = (1/N) * sum_j A_j * p_{a_j}(z),     A_j = (1 - mu_hat)^gamma * (R_j - mean R)     (Eqs. 12-13)
+    linear:  L(z) = (1/N) * sum_j A_j * p_{a_j}(z)          the surrogate of the paper's Eq. 5
+    logprob: L(z) = (1/N) * sum_j A_j * log p_{a_j}(z)      GRPO's on-policy gradient: the gradient of the
+                                                            ratio surrogate sum_j A_j p_{a_j} / sg(p_{a_j})
 
 The sampled multiset is held as counts per action, so a step costs O(K + N): with w_k the summed
-advantage of the samples of action k divided by N, grad_z L = p * (w - <w, p>).
-
-``objective="logprob"`` ascends (1/N) * sum_j A_j * log p_{a_j} instead: the on-policy gradient of GRPO's
-ratio surrogate (what an LLM trainer follows at ratio 1), grad_z = w - p * sum_k w_k. Plain SGD on it
-is the natural-gradient (softmax-Fisher) step on the linear surrogate, because sum_k w_k = 0 for
-centred advantages.
+advantage of the samples of action k divided by N, grad_z L = p * (w - <w, p>) (linear) or
+w - p * sum_k w_k (logprob). Plain SGD on ``logprob`` is the natural-gradient (softmax-Fisher) step
+on ``linear``, because sum_k w_k = 0 for centred advantages.
 
 Runs that differ only in (N, gamma, seed) are rows of one logit matrix, updated together; each row is
 an independent run (every optimiser here acts elementwise or row-wise).
@@ -75,7 +74,9 @@ class CategoricalSetup:
 
 @dataclass(frozen=True)
 class SimulationConfig:
-    """One sweep. ``lr`` is the paper's 1e-2; ``optimizer`` is unspecified in the paper (see docs/theory.md).
+    """One sweep. ``lr`` is the paper's 1e-2. The paper leaves the optimiser unspecified; the default
+    (Adam on the on-policy ``logprob`` gradient) is the combination that reproduces the three regimes
+    of its Figure 2 (docs/theory.md compares the others).
 
     optimizer:
         adam:  torch Adam on -L, betas (0.9, 0.999), eps ``adam_eps``.
@@ -90,7 +91,7 @@ class SimulationConfig:
     steps: int = 1000
     lr: float = 1e-2
     optimizer: str = "adam"
-    objective: str = "linear"
+    objective: str = "logprob"
     adam_eps: float = 1e-8
     weight_decay: float = 0.01
     log_every: int = 10
