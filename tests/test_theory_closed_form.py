@@ -70,6 +70,7 @@ def test_broadcasting_shapes():
     assert out.shape == (2, 1, 3)
     n_star, prob = tail_miss_argmax([0.5, 0.8], [0.05, 0.04], max_n=64)
     assert n_star.shape == prob.shape == (2,) and n_star.dtype == np.int64
+    assert tail_miss_argmax(0.5, 0.05) == (5, pytest.approx(0.72408, abs=1e-5))  # scalars in, scalars out
 
 
 def test_simulation_initialisation_row():

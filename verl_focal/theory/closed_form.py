@@ -82,15 +82,18 @@ def tail_miss_argmax(mu, tau, max_n: int = FIGURE3_MAX_N) -> tuple[np.ndarray, n
     is transcendental), so this scans every integer N; ties go to the smallest N.
 
     Returns:
-        n_star: `int64` array, the broadcast shape of ``mu`` and ``tau``.
-        probability: `float64` array, Pr(B_{E, n_star}).
+        n_star: `int64` array of the broadcast shape of ``mu`` and ``tau`` (a Python int for scalars).
+        probability: `float64` array, Pr(B_{E, n_star}) (a Python float for scalars).
     """
     mu, tau = _mu_tau(mu, tau)
     max_n = int(_group_size(max_n, "max_n"))
     n = np.arange(1, max_n + 1)
     probs = tail_miss_probability(mu[..., None], tau[..., None], n)
     best = np.argmax(probs, axis=-1)
-    return (best + 1).astype(np.int64), np.take_along_axis(probs, best[..., None], axis=-1)[..., 0]
+    n_star, probability = (best + 1).astype(np.int64), np.take_along_axis(probs, best[..., None], axis=-1)[..., 0]
+    if n_star.ndim == 0:
+        return int(n_star), float(probability)
+    return n_star, probability
 
 
 def focal_lr_equivalent(gamma: float) -> float:
