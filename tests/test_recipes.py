@@ -265,7 +265,7 @@ def test_trainer_mode_is_registered():
         assert get_trainer_cls(mode)
 
 
-# ---- The CLI, in subprocesses started together (each imports verl and Hydra) -----------------------
+# ---- The CLI, in subprocesses (each imports verl and Hydra for seconds) ------------------------------
 
 CLI_RUNS = {
     # recipe: (launcher, extra overrides, expected values by dotted key)
@@ -309,8 +309,9 @@ CLI_RUNS = {
 }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", autouse=True)
 def cli_processes():
+    """Started when the module starts, so they run while the in-process tests compose."""
     env = dict(os.environ, VERL_FOCAL_DATA=DATA_DIR, PYTHON=sys.executable)
     env.pop("VERL_USE_EXTERNAL_PLUGINS", None)
     procs = {}
