@@ -177,6 +177,15 @@ def test_compare_with_larger_subsample_and_k(runs, capsys):
     assert float(math_1[3]) == pytest.approx(100 * expected_pass("A", "math500", 1), abs=0.051)
 
 
+def test_a_label_names_one_run(runs, capsys):
+    with pytest.raises(SystemExit):
+        run_eval(capsys, f"x={runs['A']}", f"x={runs['B']}")
+    assert "two runs are labelled 'x'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        run_eval(capsys, f"x={runs['A']}", "--compare", f"x={runs['B']}", "x")
+    assert "--compare: 'x' already labels" in capsys.readouterr().err
+
+
 def test_console_script_lists_eval():
     script = Path(sys.executable).with_name("verl-focal")
     result = subprocess.run([str(script), "eval", "--help"], capture_output=True, text=True, timeout=120)

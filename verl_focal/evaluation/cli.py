@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
                 compared.append(runs[path])
                 continue
             run = load_run(path, label, step=args.step, threshold=args.threshold, reward=args.reward)
+            if run.label in runs and runs[run.label].path != run.path:
+                parser.error(f"--compare: {run.label!r} already labels {runs[run.label].path}, not {run.path}")
             runs.setdefault(run.label, run)
             compared.append(runs[run.label])
     except EvalInputError as exc:
