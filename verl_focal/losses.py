@@ -7,7 +7,7 @@ rollout-correction weights and aggregate with verl's ``agg_loss`` over the globa
 them is ``verl_focal.plugin``'s job.
 
 Focal weighting needs nothing here: the F-variants change the advantages only, and every loss below
-is positively homogeneous in A, so F-X is X with each group's gradient scaled by g (method.md §3.2).
+is positively homogeneous in A, so F-X is X with each group's gradient scaled by g (docs/estimators.md).
 
 Reading of DAPO's "upper bound below the lower bound": DAPO (Yu et al. 2025, §3.1) decouples the clip
 range into eps_low and eps_high and raises the upper one ("clip-higher"), so a valid configuration has
@@ -62,7 +62,7 @@ class ClipHigherTerms(NamedTuple):
 def clip_higher_token_losses(
     ratio: torch.Tensor, advantages: torch.Tensor, eps_low: float, eps_high: float, clip_ratio_c: float
 ) -> ClipHigherTerms:
-    """DAPO's decoupled-clip PPO loss per token (Yu et al. 2025, Eq. 10; F-GRPO Appendix B), dual-clipped.
+    """DAPO's decoupled-clip PPO loss per token (Yu et al. 2025, §3.1; F-GRPO Appendix B), dual-clipped.
 
     loss = -min(r * A, clip(r, 1 - eps_low, 1 + eps_high) * A), then for A < 0 capped at -c * A
     (dual-clip PPO, Ye et al. 2020), so a token whose ratio has exploded cannot dominate the batch.
@@ -205,7 +205,7 @@ def compute_policy_loss_dapo(
     config: Optional[Any] = None,
     rollout_is_weights: Optional[torch.Tensor] = None,
 ) -> tuple[torch.Tensor, dict[str, Any]]:
-    """DAPO's clip-higher PPO objective (Yu et al. 2025, Eq. 10), with verl's dual-clip and aggregation.
+    """DAPO's clip-higher PPO objective (Yu et al. 2025, §3.1), with verl's dual-clip and aggregation.
 
     The clip range is [1 - clip_ratio_low, 1 + clip_ratio_high] from the actor config (the paper: 0.2 and
     0.28), dual-clip constant ``clip_ratio_c``. Numerically the same as verl's ``vanilla`` with those
