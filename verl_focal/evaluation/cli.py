@@ -37,7 +37,9 @@ def _int_list(text: str) -> list[int]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="verl-focal eval", description=__doc__, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="verl-focal eval",
+        description="Unbiased pass@k ladders of verl runs, per benchmark and macro-averaged, with the paper's paired test.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("runs", nargs="*", metavar="RUN", help="[LABEL=]PATH of a run (see below)")
     parser.add_argument("--compare", nargs=2, metavar=("A", "B"),
