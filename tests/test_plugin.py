@@ -32,13 +32,23 @@ def test_import_verl_alone_registers_estimators():
             "names": {n: reg[n].__module__ for n in ("focal_grpo", "focal_rloo") if n in reg},
             "user_imported": [m for m in sys.modules if m == "verl_focal.estimators"],
             "builtins_intact": reg["grpo_vectorized"] is core_algos.compute_grpo_vectorized_outcome_advantage,
+            "losses": {n: core_algos.POLICY_LOSS_REGISTRY[n].__module__ for n in ("dapo", "cispo", "vanilla")},
+            "v1_imported_by_plugin": "verl.trainer.ppo.v1" in sys.modules,
         }))
+        from verl.trainer.ppo.v1 import get_trainer_cls
+        print(get_trainer_cls("sync_pass_at_k").__name__)
         """
     )
     assert proc.returncode == 0, proc.stderr
-    found = json.loads(proc.stdout.strip().splitlines()[-1])
+    found = json.loads(proc.stdout.strip().splitlines()[-2])
     assert found["names"] == {"focal_grpo": "verl_focal.estimators", "focal_rloo": "verl_focal.estimators"}
     assert found["builtins_intact"]
+    # our dapo is added; verl's own cispo and vanilla are kept
+    assert found["losses"] == {"dapo": "verl_focal.losses", "cispo": "verl.trainer.ppo.core_algos",
+                               "vanilla": "verl.trainer.ppo.core_algos"}
+    # the pass@k trainer registers lazily: workers that never import the v1 trainer do not pay for it
+    assert not found["v1_imported_by_plugin"]
+    assert proc.stdout.strip().splitlines()[-1] == "PassAtKTrainer"
     # The plugin loaded without any error worth a warning.
     assert "verl-focal" not in proc.stderr
 

@@ -55,7 +55,19 @@ def _register_losses() -> None:
             logger.warning("verl-focal: policy loss %r not registered: %s", name, reason)
 
 
-_STEPS = [("advantage estimators", _register_estimators), ("policy losses", _register_losses)]
+def _register_trainers() -> None:
+    # trainer.v1.trainer_mode=sync_pass_at_k (pass@k in validation logs). Registered lazily: the v1
+    # trainer stack is imported only where verl imports it (the TaskRunner), not in every worker.
+    from verl_focal.evaluation.training import register_pass_at_k_trainer
+
+    register_pass_at_k_trainer()
+
+
+_STEPS = [
+    ("advantage estimators", _register_estimators),
+    ("policy losses", _register_losses),
+    ("pass@k trainer", _register_trainers),
+]
 
 
 def _load() -> None:
