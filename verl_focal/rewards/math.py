@@ -76,7 +76,7 @@ def compute_score(
         if source in MULTIPLE_CHOICE_SOURCES or source.startswith("gpqa"):
             correct, pred = _score_multiple_choice(solution_str, ground_truth)
         else:
-            correct, pred, timed_out, screened = _score_math(solution_str, ground_truth, float(timeout))
+            correct, pred, timed_out, screened = _score_math(solution_str, ground_truth, max(float(timeout), 0.01))
     except Exception:  # a reward function must not take the training step down with it
         logger.exception("verl-focal compute_score failed for data_source=%r; scoring 0", source)
     wrong = -1.0 if dapo_scale else 0.0

@@ -26,6 +26,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +47,9 @@ class _Worker:
     """One ``python -m verl_focal.rewards._worker`` process speaking one JSON line per request and reply."""
 
     def __init__(self, memory_mb: int):
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        # The worker must import this package even where it is on sys.path only by the caller's doing.
+        package_root = str(Path(__file__).resolve().parents[2])
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
         self.process = subprocess.Popen(
             [sys.executable, "-m", "verl_focal.rewards._worker", str(os.getpid()), str(memory_mb)],
             stdin=subprocess.PIPE,
@@ -138,7 +141,11 @@ class VerifierPool:
             threading.Thread(target=self._admit, args=(worker,), name="verl-focal-verifier-start", daemon=True).start()
 
     def _admit(self, worker: _Worker) -> None:
-        if not worker.wait_ready(STARTUP_TIMEOUT_S):
+        try:
+            ready = worker.wait_ready(STARTUP_TIMEOUT_S)
+        except Exception:  # garbage instead of the ready line
+            ready = False
+        if not ready:
             worker.kill()
             self._spawn_failed(RuntimeError(f"worker exited with code {worker.process.returncode} before ready"))
             return
@@ -168,7 +175,13 @@ class VerifierPool:
         except queue.Empty:
             return Verdict(False, timed_out=True, error="no free verifier worker")
         deadline = time.monotonic() + timeout
-        reply = worker.check(gold, pred, deadline)
+        try:
+            reply = worker.check(gold, pred, deadline)
+        except BaseException as error:  # a garbled reply, or the caller interrupted: the worker's state is unknown
+            self._retire(worker)
+            if isinstance(error, Exception):
+                return Verdict(False, error=f"verifier protocol error: {error}")
+            raise
         if reply is None:
             overran = time.monotonic() >= deadline
             self._retire(worker)
