@@ -200,7 +200,8 @@ def main() -> None:
             f"{threads:>7} | {rate['verl', 'clean']:7.1f} {rate['verl', 'hostile']:7.1f} {rate['ours', 'clean']:7.1f} "
             f"{rate['ours', 'hostile']:7.1f} | {rate['ours', 'clean'] / rate['verl', 'clean']:5.2f}x "
             f"{rate['ours', 'hostile'] / rate['verl', 'hostile']:5.2f}x | "
-            f"{rate['verl', 'clean'] / rate['verl', 'hostile']:5.2f}x {rate['ours', 'clean'] / rate['ours', 'hostile']:5.2f}x | "
+            f"{rate['verl', 'clean'] / rate['verl', 'hostile']:5.2f}x "
+            f"{rate['ours', 'clean'] / rate['ours', 'hostile']:5.2f}x | "
             f"{worst['verl', 'clean']:5.2f}/{worst['verl', 'hostile']:5.2f} {worst['ours', 'clean']:5.2f}/"
             f"{worst['ours', 'hostile']:5.2f} | {agree:.1%}"
         )

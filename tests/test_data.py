@@ -90,12 +90,10 @@ def test_gpqa_options_are_shuffled_reproducibly_and_the_letter_names_the_correct
         assert sorted(options) == ["A", "B", "C", "D"]
         assert options[letter] == correct[row["extra_info"]["id"]]
         assert row["data_source"] == "gpqa_diamond"
-    orders = {
-        tuple(re.findall(r"^\([A-D]\) (.*)$", read_rows(prepare_to(tmp_path / f"s{s}.parquet", "gpqa_diamond",
-                                                                   "gpqa_diamond.csv", seed=s))[0]["prompt"][1]["content"],
-                         re.MULTILINE))
-        for s in range(8)
-    }
+    orders = set()
+    for seed in range(8):
+        question = read_rows(prepare_to(tmp_path / f"s{seed}.parquet", "gpqa_diamond", "gpqa_diamond.csv", seed=seed))
+        orders.add(tuple(re.findall(r"^\([A-D]\) (.*)$", question[0]["prompt"][1]["content"], re.MULTILINE)))
     assert len(orders) > 1  # the seed moves the options
 
 
@@ -106,7 +104,8 @@ def prepare_to(output: Path, dataset: str, fixture: str, **kwargs) -> Path:
 
 def test_deepscaler_without_tokenizer_says_the_length_filter_was_skipped(tmp_path, capsys):
     output = tmp_path / "train.parquet"
-    assert verl_focal(["data", "deepscaler", "--input", str(FIXTURES / "deepscaler.jsonl"), "--output", str(output)]) == 0
+    argv = ["data", "deepscaler", "--input", str(FIXTURES / "deepscaler.jsonl"), "--output", str(output)]
+    assert verl_focal(argv) == 0
     printed = capsys.readouterr().out
     assert "length filter NOT applied" in printed and "--tokenizer" in printed
     assert "dropped 1 repeated rows" in printed and "dropped 2 rows of 1 problems" in printed
@@ -128,10 +127,11 @@ def test_deepscaler_length_filter_uses_the_given_tokenizer(tmp_path, capsys, wit
     # 12 words of system prompt + 3 of "What is $2+3$?" (+ 4 template words: roles and end markers) is the
     # shortest prompt; every other one is longer, so this cap keeps exactly one row.
     cap = 15 + (4 if with_chat_template else 0)
-    tight = prepare("deepscaler", FIXTURES / "deepscaler.jsonl", tmp_path / "t.parquet", tokenizer, max_prompt_tokens=cap)
+    source = FIXTURES / "deepscaler.jsonl"
+    tight = prepare("deepscaler", source, tmp_path / "t.parquet", tokenizer, max_prompt_tokens=cap)
     assert (tight.too_long, tight.kept) == (3, 1)
     with pytest.raises(ValueError, match="no rows left"):
-        prepare("deepscaler", FIXTURES / "deepscaler.jsonl", tmp_path / "u.parquet", tokenizer, max_prompt_tokens=cap - 1)
+        prepare("deepscaler", source, tmp_path / "u.parquet", tokenizer, max_prompt_tokens=cap - 1)
 
 
 def test_verl_rlhf_dataset_loads_the_output_and_agrees_on_prompt_length(tmp_path):

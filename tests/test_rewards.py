@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -14,6 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from verl_focal.rewards.extract import extract_answer, last_boxed, symbolic_risk
 from verl_focal.rewards.math import compute_score, compute_score_multiple_choice, extract_choice
@@ -307,3 +308,21 @@ def test_loaded_by_verl_from_its_own_config():
     wrong = reward_fn(data_source="aime24", solution_str="\\boxed{34}", ground_truth="33", extra_info={"index": 1})
     assert (right["score"], wrong["score"]) == (1.0, -1.0)
     assert right["data_source"] == "aime24" and set(right) == KEYS
+
+
+LATEX_PIECES = ["\\boxed{", "\\fbox{", "{", "}", "^", "^{", "\\frac{", "\\sqrt{", "(", ")", "[", "]", "!", "1", "9",
+                "0", ".", ",", "x", "-", "+", "\\%", "$", " ", "\\", "Answer: ", "\n", "\ud800", "\\infty", "\\cup"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    pieces=st.lists(st.sampled_from(LATEX_PIECES), max_size=60),
+    gold=st.sampled_from(["7", "\\frac{1}{2}", "[1,2)", "x^2+1", "50\\%", "C"]),
+    source=st.sampled_from(["math500", "gpqa_diamond"]),
+)
+def test_fuzzed_latex_never_raises_and_keeps_the_contract(pieces, gold, source):
+    start = time.monotonic()
+    result = compute_score(source, "".join(pieces), gold, timeout=2.0)
+    assert time.monotonic() - start < 2.0 + FAST_S
+    assert set(result) == KEYS and result["score"] in (0.0, 1.0) and isinstance(result["pred"], str)
+    assert result["acc"] == (result["score"] == 1.0)

@@ -45,7 +45,9 @@ SPECS: dict[str, DatasetSpec] = {
     for spec in (
         DatasetSpec("deepscaler", "train", length_filter=True, notes="agentica-org/DeepScaleR-Preview-Dataset"),
         DatasetSpec("math500", "test", notes="HuggingFaceH4/MATH-500"),
-        DatasetSpec("aime24", "test", notes="HuggingFaceH4/aime_2024, Maxwell-Jia/AIME_2024, BytedTsinghua-SIA/AIME-2024"),
+        DatasetSpec(
+            "aime24", "test", notes="HuggingFaceH4/aime_2024, Maxwell-Jia/AIME_2024, BytedTsinghua-SIA/AIME-2024"
+        ),
         DatasetSpec("aime25", "test", notes="yentinglin/aime_2025, math-ai/aime25, opencompass/AIME2025"),
         DatasetSpec("amc23", "test", notes="math-ai/amc23, AI-MO/aimo-validation-amc"),
         DatasetSpec("minerva", "test", notes="math-ai/minervamath"),
@@ -86,7 +88,8 @@ class Report:
         return [
             f"{self.dataset}: read {self.read} rows from {', '.join(self.sources)}",
             f"  dropped {self.duplicates} repeated rows of the same problem with the same answer",
-            f"  dropped {self.conflicting_rows} rows of {self.conflicting_problems} problems listed with different answers",
+            f"  dropped {self.conflicting_rows} rows of {self.conflicting_problems} problems listed with different "
+            "answers",
             f"  {self.length_note}",
             f"  kept {self.kept} -> {output}",
         ]

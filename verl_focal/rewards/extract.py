@@ -119,7 +119,8 @@ def strip_percent(answer: str) -> str:
 def normalize(answer: str) -> str:
     """Spacing- and delimiter-insensitive form used for the exact-match fast path."""
     answer = answer.strip().strip("$").strip()
-    answer = answer.replace("\\left", "").replace("\\right", "").replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    for command, replacement in (("\\left", ""), ("\\right", ""), ("\\dfrac", "\\frac"), ("\\tfrac", "\\frac")):
+        answer = answer.replace(command, replacement)
     answer = _SPACING.sub("", answer)
     return answer.rstrip(".")
 
