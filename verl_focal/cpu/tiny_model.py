@@ -19,7 +19,6 @@ phase starts from groups that are partly right.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import string
@@ -142,7 +141,7 @@ def warm_up(
     model_dir: str,
     examples: Sequence[tuple[Sequence[dict], str]],
     steps: int,
-    batch_size: int = 32,
+    batch_size: int = 64,
     lr: float = 3e-3,
     seed: int = 0,
     log_every: int = 0,
@@ -191,3 +190,45 @@ def warm_up(
             print(f"warm-up step {step + 1}/{steps}: loss {losses[-1]:.3f}", flush=True)
     model.save_pretrained(model_dir)
     return losses
+
+
+def addition_problems(seed: int, heldout: int) -> tuple[list[dict], list[dict]]:
+    """The tiny model's task: the distinct single-digit additions of ``verl_focal.data.synthetic``, shuffled.
+
+    Returns:
+        (training problems, held-out problems); the first ``heldout`` after shuffling are held out.
+    """
+    from verl_focal.data.synthetic import generate_problems
+
+    distinct = {p["question"]: p for p in generate_problems(2000, seed, max_operand=9, kinds=("add",))}
+    problems = sorted(distinct.values(), key=lambda p: p["question"])
+    random.Random(seed).shuffle(problems)
+    if len(problems) <= heldout:
+        raise ValueError(f"only {len(problems)} distinct problems; cannot hold out {heldout}")
+    return problems[heldout:], problems[:heldout]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m verl_focal.cpu.tiny_model OUT [--warm-up-steps N] [--seed S]``: build (and warm up) a model."""
+    import argparse
+
+    from verl_focal.data.synthetic import problems_to_rows
+
+    parser = argparse.ArgumentParser(prog="python -m verl_focal.cpu.tiny_model", description=main.__doc__)
+    parser.add_argument("out", help="model directory to write")
+    parser.add_argument("--warm-up-steps", type=int, default=0, help="supervised steps on the training additions")
+    parser.add_argument("--heldout", type=int, default=20, help="additions kept out of the warm-up")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    build_tiny_model(args.out, TinyModelSpec(seed=args.seed))
+    if args.warm_up_steps:
+        train, _ = addition_problems(args.seed, args.heldout)
+        examples = [(r["prompt"], r["reward_model"]["ground_truth"]) for r in problems_to_rows(train)]
+        losses = warm_up(args.out, examples, steps=args.warm_up_steps, seed=args.seed, log_every=50)
+        print(f"warm-up: {args.warm_up_steps} steps, last loss {losses[-1]:.3f}")
+    print(f"wrote {args.out} (tokenizer in {tokenizer_dir(args.out)})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
