@@ -252,8 +252,19 @@ def test_full_recipes_success_threshold_separates_verls_dapo_rewards(recipe):
             correct.append(truth == "1" and length < max_len)
     scores = torch.tensor(rewards)
     assert min(rewards) == -1.0 and max(rewards) == 1.0  # the penalty is active at both ends
-    mu_hat = focal.success_rate(scores, torch.arange(len(rewards)), len(rewards), read_focal_config(cfg.algorithm).success_threshold)
+    threshold = read_focal_config(cfg.algorithm).success_threshold
+    mu_hat = focal.success_rate(scores, torch.arange(len(rewards)), len(rewards), threshold)  # one group each
     assert mu_hat.tolist() == [float(c) for c in correct]
+
+
+def test_reward_function_loads_through_verls_loader():
+    # The reward worker resolves reward.custom_reward_function exactly like this.
+    from verl.trainer.ppo.reward import get_custom_reward_fn
+
+    score = get_custom_reward_fn(composed("qwen2_5_7b/f_grpo"))
+    right = score(data_source="aime25", solution_str=r"so the answer is \boxed{\frac{1}{2}}", ground_truth="0.5")
+    wrong = score(data_source="aime25", solution_str=r"so the answer is \boxed{3}", ground_truth="0.5")
+    assert (right["score"], right["acc"], wrong["score"], wrong["acc"]) == (1.0, True, 0.0, False)
 
 
 def test_trainer_mode_is_registered():
@@ -327,7 +338,9 @@ def cli_processes():
                 f"--config-path={RECIPES / model_dir}", f"--config-name={method}",
                 *overrides, "--cfg", "job", "--resolve",
             ]  # fmt: skip
-        procs[recipe] = subprocess.Popen(cmd, env=run_env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        procs[recipe] = subprocess.Popen(
+            cmd, env=run_env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
     yield procs
     for proc in procs.values():
         if proc.poll() is None:
