@@ -225,7 +225,8 @@ def test_fallback_cispo_and_name_clash_in_a_fresh_interpreter():
     assert found["cispo"] == "verl_focal.losses"
     assert found["dapo"] == "someone_elses_dapo"  # never overwritten
     assert found["report"]["registered"]["policy_loss"] == ["cispo"]
-    assert found["report"]["skipped"] == [["policy_loss", "dapo", "name already registered by another package; not overwritten"]]
+    reason = "name already registered by another package; not overwritten"
+    assert found["report"]["skipped"] == [["policy_loss", "dapo", reason]]
     assert "verl-focal: policy loss 'dapo' not registered" in proc.stderr
 
 
