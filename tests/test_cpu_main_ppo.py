@@ -71,8 +71,9 @@ def test_rollouts_use_the_weights_of_the_previous_update(f_grpo_run):
     # Lag 0 at step 2 means the weight sync after step 1 reached the rollout server.
     _, metrics = f_grpo_run
     assert metrics[2]["training/off_policy/trajectory_staleness/max"] == 0
-    # rollout and actor log-probs of the same tokens agree: the server serves the actor's weights
-    assert metrics[2]["training/rollout_probs_diff_max"] < 1e-3
+    # The actor recomputes the log-probs of the rolled-out tokens after the sync; both sides run in
+    # fp32, so they agree to rounding only if the server holds exactly the actor's updated weights.
+    assert metrics[2]["training/rollout_probs_diff_max"] < 1e-4
 
 
 def _groups(dump_file: Path) -> dict[str, list[float]]:
