@@ -30,7 +30,8 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_WORKERS = int(os.environ.get("VERL_FOCAL_REWARD_WORKERS", "2"))
+# As many as verl's own math_verify pool (4), but no more than there are cores to run them.
+DEFAULT_WORKERS = int(os.environ.get("VERL_FOCAL_REWARD_WORKERS", str(min(4, os.cpu_count() or 1))))
 DEFAULT_MEMORY_MB = int(os.environ.get("VERL_FOCAL_REWARD_MEMORY_MB", "2048"))
 # Starting a worker imports sympy; on a loaded node that can take seconds, and it must not count as a timeout.
 STARTUP_TIMEOUT_S = 120.0
