@@ -276,6 +276,27 @@ def test_trainer_mode_is_registered():
         assert get_trainer_cls(mode)
 
 
+def test_run_sh_dry_run_and_unknown_recipe():
+    env = dict(os.environ, DRY_RUN="1", VERL_FOCAL_DATA="/d", NNODES="4", MODEL_PATH="/m", PYTHON="py")
+    env.pop("TRAIN_FILES", None), env.pop("VAL_FILES", None), env.pop("GPUS_PER_NODE", None)
+    dry = subprocess.run(
+        ["bash", str(RECIPES / "run.sh"), "qwen2_5_7b/megatron", "f_dapo", "trainer.nnodes=1"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.split() == [
+        "py", "-m", "verl.trainer.main_ppo",
+        f"--config-path={RECIPES}/qwen2_5_7b/megatron", "--config-name=f_dapo",
+        "data.train_files=/d/deepscaler.parquet", "data.val_files=/d/aime25.parquet",
+        "trainer.nnodes=4", "trainer.n_gpus_per_node=8", "actor_rollout_ref.model.path=/m",
+        "trainer.nnodes=1",
+    ]  # fmt: skip
+    unknown = subprocess.run(["bash", str(RECIPES / "run.sh"), "qwen2_5_7b", "ppo"], env=env, capture_output=True,
+                             text=True, timeout=60)  # fmt: skip
+    assert unknown.returncode == 2
+    assert "no recipe qwen2_5_7b/ppo.yaml" in unknown.stderr and "qwen3_4b_base/f_cispo" in unknown.stderr
+
+
 # ---- The CLI, in subprocesses (each imports verl and Hydra for seconds) ------------------------------
 
 CLI_RUNS = {
@@ -320,9 +341,9 @@ CLI_RUNS = {
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
+@pytest.fixture(scope="module")
 def cli_processes():
-    """Started when the module starts, so they run while the in-process tests compose."""
+    """All three start together and run in parallel; each test then waits for its own."""
     env = dict(os.environ, VERL_FOCAL_DATA=DATA_DIR, PYTHON=sys.executable)
     env.pop("VERL_USE_EXTERNAL_PLUGINS", None)
     procs = {}
