@@ -129,7 +129,8 @@ def test_enable_module_registers_platform_and_rollout_in_a_fresh_process():
 
 def test_default_plugin_does_not_load_the_cpu_backend():
     env = {k: v for k, v in os.environ.items() if k not in ("VERL_PLATFORM", "VERL_USE_EXTERNAL_MODULES")}
-    result = _python(REGISTRATION_PROBE.format(platform="") + "import sys; print('verl_focal.cpu.enable' in sys.modules)", env)
+    probe = REGISTRATION_PROBE.format(platform="") + "import sys; print('verl_focal.cpu.enable' in sys.modules)"
+    result = _python(probe, env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.split() == ["-", "False", "False", "False"]
 

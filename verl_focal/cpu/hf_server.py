@@ -54,6 +54,7 @@ class HFGenerateServer:
         self.model_config: HFModelConfig = omega_conf_to_dataclass(model_config, dataclass_type=HFModelConfig)
         self.replica_rank = replica_rank
         torch.set_num_threads(int(os.environ.get(THREADS_ENV, "1")))
+        torch.manual_seed(self.config.seed)
 
         override = dict(self.model_config.override_config or {})
         path = self.model_config.local_path

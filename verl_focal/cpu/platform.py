@@ -16,7 +16,7 @@ It is registered only when ``verl_focal.cpu`` is imported, and selected only by 
 
 from __future__ import annotations
 
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import Any, Optional
 
 import torch
@@ -185,8 +185,7 @@ class PlatformCPU(PlatformBase):
 
     @contextmanager
     def nvtx_range(self, msg: str):
-        with nullcontext():
-            yield
+        yield
 
     def profiler_start(self) -> None:
         return None

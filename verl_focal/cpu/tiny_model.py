@@ -23,7 +23,7 @@ import os
 import random
 import string
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Sequence
 
 import torch
 
@@ -145,6 +145,7 @@ def warm_up(
     lr: float = 3e-3,
     seed: int = 0,
     log_every: int = 0,
+    threads: int = 1,
 ) -> list[float]:
     """Supervised warm-up: teach ``\\boxed{answer}<|im_end|>`` after each prompt; saves in place.
 
@@ -152,12 +153,14 @@ def warm_up(
         model_dir: a directory written by ``build_tiny_model`` (overwritten with the trained weights).
         examples: ``(chat messages, answer string)`` pairs, rendered with the model's chat template.
         steps: optimizer steps (AdamW, constant ``lr``).
+        threads: torch threads; one is fastest for a model this small, above all on a busy machine.
 
     Returns:
         The training loss (mean token cross-entropy over the answer) of every step.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    torch.set_num_threads(threads)
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir(model_dir))
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     rows = []
