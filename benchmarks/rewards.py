@@ -1,6 +1,6 @@
 """Reward throughput: verl_focal.rewards.math against verl's built-in math_verify scorer, in the same run.
 
-    python benchmarks/rewards.py [--samples 400] [--threads 8] [--seed 0]
+    python benchmarks/rewards.py [--samples 400] [--threads 8] [--repeats 3] [--seed 0] 2>/dev/null
 
 Corpus: model-like responses (about 1.5k characters of reasoning, inline maths, a final ``\\boxed{}``) whose
 answers mix integers, fractions, radicals, intervals, sets, polynomials, units, percentages and thousands
@@ -8,9 +8,10 @@ separators, written equivalently or wrongly, plus responses without any answer. 
 of the samples with the hostile inputs of tests/test_rewards.py (power towers, huge exponents and factorials, deep
 nesting, megabyte strings, unbalanced braces, invalid unicode).
 
-Before each measured run the scorer's process pool is restarted and warmed up on one trivial sample: start-up is
-excluded, and no run profits from parses cached (inside math-verify) by an earlier one. Both scorers are run
-"sequential" (one caller) and "threaded" (``--threads`` callers, as verl's reward loop calls a sync scorer from its
+Both process pools are started in full and brought to the same steady state (math-verify caches parses per
+process) on an unmeasured corpus of the same distribution; then every measurement uses fresh corpora, verl and
+ours alternate, and the median of ``--repeats`` runs is reported, since the reference machine is shared. Both are
+run "sequential" (one caller) and "threaded" (``--threads`` callers, as verl's reward loop calls a sync scorer from its
 executor). verl's worker processes log every hostile input in full on stderr: run with ``2>/dev/null``.
 """
 
@@ -165,46 +166,62 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--samples", type=int, default=400)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
     verl = make_verl(timeout=30.0)  # verl's default
-
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start")
+    # Start both pools in full, then bring both to the same steady state (math-verify caches parses per process,
+    # as it does over a training run) on a corpus of the same distribution that is not measured.
+    restart_verl(verl)
+    restart_ours()
+    warm = build_corpus(args.samples // 2, args.seed + 10_000, 0.0)
+    run(verl, warm, args.threads)
+    run(ours, warm, args.threads)
+
     hostile_set = set(pathological_inputs())
-    rows = []
-    # math-verify caches parses inside each process: every measurement gets a corpus neither scorer has seen
-    # (verl and ours share each corpus, so their scores can be compared sample by sample).
-    for round_number, threads in enumerate((1, args.threads)):
-        clean = build_corpus(args.samples, args.seed + 2 * round_number, 0.0)
-        hostile = build_corpus(args.samples, args.seed + 2 * round_number + 1, 0.05)
-        print(f"{threads} caller(s): {args.samples} samples per corpus; "
-              f"{sum(1 for r, _ in hostile if r in hostile_set)} hostile in the 5% mix")
-        measured = {}
-        for name, scorer, restart in (("verl", verl, lambda: restart_verl(verl)), ("ours", ours, restart_ours)):
-            for corpus_name, corpus in (("clean", clean), ("hostile", hostile)):
-                restart()
-                measured[name, corpus_name] = run(scorer, corpus, threads)
-        agree = statistics.mean(
-            float(a == b) for a, b in zip(measured["verl", "clean"][2], measured["ours", "clean"][2])
-        )
-        rows.append((threads, measured, agree))
-    print()
+    rates: dict[tuple, list[float]] = {}
+    worst: dict[tuple, float] = {}
+    agree: list[float] = []
+    for repeat in range(args.repeats):
+        for threads in (1, args.threads):
+            # fresh corpora each time; verl and ours score the same ones, in alternating order
+            seed = args.seed + 2 * (repeat * 2 + (threads > 1))
+            corpora = {
+                "clean": build_corpus(args.samples, seed, 0.0),
+                "hostile": build_corpus(args.samples, seed + 1, 0.05),
+            }
+            scorers = [("verl", verl), ("ours", ours)][:: 1 if repeat % 2 == 0 else -1]
+            scores = {}
+            for name, scorer in scorers:
+                for corpus_name, corpus in corpora.items():
+                    rate, slowest, scores[name, corpus_name] = run(scorer, corpus, threads)
+                    rates.setdefault((threads, name, corpus_name), []).append(rate)
+                    key = (threads, name, corpus_name)
+                    worst[key] = max(worst.get(key, 0.0), slowest)
+            pairs = zip(scores["verl", "clean"], scores["ours", "clean"])
+            agree.append(statistics.mean(float(a == b) for a, b in pairs))
+            hostile_count = sum(1 for response, _ in corpora["hostile"] if response in hostile_set)
+            print(f"repeat {repeat + 1}, {threads} caller(s): {hostile_count} hostile samples in the 5% mix; "
+                  + ", ".join(f"{n} {c} {rates[threads, n, c][-1]:.1f}/s" for n, _ in scorers for c in corpora))
+
+    print(f"\nmedian of {args.repeats} runs of {args.samples} samples; load average {os.getloadavg()[0]:.1f} at end")
     print("callers | samples/s: verl clean, verl 5% hostile, ours clean, ours 5% hostile | ours/verl clean, "
-          "ours/verl hostile | hostile slowdown verl, ours | worst call s: verl clean/hostile, ours clean/hostile | "
-          "same score as verl (clean)")
-    for threads, m, agree in rows:
-        rate = {k: v[0] for k, v in m.items()}
-        worst = {k: v[1] for k, v in m.items()}
+          "ours/verl hostile | hostile slowdown verl, ours | worst call s: verl clean/hostile, ours clean/hostile")
+    for threads in (1, args.threads):
+        r = {(n, c): statistics.median(rates[threads, n, c]) for n in ("verl", "ours") for c in ("clean", "hostile")}
+        w = {(n, c): worst[threads, n, c] for n in ("verl", "ours") for c in ("clean", "hostile")}
         print(
-            f"{threads:>7} | {rate['verl', 'clean']:7.1f} {rate['verl', 'hostile']:7.1f} {rate['ours', 'clean']:7.1f} "
-            f"{rate['ours', 'hostile']:7.1f} | {rate['ours', 'clean'] / rate['verl', 'clean']:5.2f}x "
-            f"{rate['ours', 'hostile'] / rate['verl', 'hostile']:5.2f}x | "
-            f"{rate['verl', 'clean'] / rate['verl', 'hostile']:5.2f}x "
-            f"{rate['ours', 'clean'] / rate['ours', 'hostile']:5.2f}x | "
-            f"{worst['verl', 'clean']:5.2f}/{worst['verl', 'hostile']:5.2f} {worst['ours', 'clean']:5.2f}/"
-            f"{worst['ours', 'hostile']:5.2f} | {agree:.1%}"
+            f"{threads:>7} | {r['verl', 'clean']:7.1f} {r['verl', 'hostile']:7.1f} {r['ours', 'clean']:7.1f} "
+            f"{r['ours', 'hostile']:7.1f} | {r['ours', 'clean'] / r['verl', 'clean']:5.2f}x "
+            f"{r['ours', 'hostile'] / r['verl', 'hostile']:5.2f}x | "
+            f"{r['verl', 'clean'] / r['verl', 'hostile']:5.2f}x {r['ours', 'clean'] / r['ours', 'hostile']:5.2f}x | "
+            f"{w['verl', 'clean']:5.2f}/{w['verl', 'hostile']:5.2f} "
+            f"{w['ours', 'clean']:5.2f}/{w['ours', 'hostile']:5.2f}"
         )
+    print(f"same score as verl on the clean corpora: {statistics.mean(agree):.1%}")
+
 
 if __name__ == "__main__":
     main()
