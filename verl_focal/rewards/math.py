@@ -60,7 +60,8 @@ def compute_score(
         ground_truth: ``reward_model.ground_truth`` (str; a list is read as a comma-separated tuple).
         extra_info: unused; accepted for verl's calling convention.
         timeout: seconds allowed for the symbolic check of this sample. A check that overruns scores as wrong and
-            sets ``timed_out``.
+            sets ``timed_out``. The call returns within twice this (waiting for a free verifier process, then the
+            check), plus the one-off start of the verifier processes on a process's first call.
         dapo_scale: score +1 / -1 instead of 1 / 0, as verl's DAPO reward manager and ``math_dapo`` expect.
         **kwargs: anything else verl passes (``reward_router_address``, ...), ignored.
 
