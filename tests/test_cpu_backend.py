@@ -248,3 +248,26 @@ def test_tiny_tokenizer_keeps_whitespace_and_boxed_answers_short(tiny_dir):
     ids = tokenizer.encode(f"{BOXED}12}}<|im_end|>", add_special_tokens=False)
     assert len(ids) == 5 and ids[-1] == tokenizer.eos_token_id
     assert tokenizer.decode(ids, skip_special_tokens=True) == "\\boxed{12}"
+
+
+# -- the launcher's deadline: a stalled or failing rollout ends the run ---------------------------
+
+
+def test_run_main_ppo_kills_a_stalled_run_at_its_deadline(tmp_path):
+    from verl_focal.cpu.launch import run_main_ppo
+
+    stall = [sys.executable, "-c", "import time; print('started', flush=True); time.sleep(120)"]
+    result = run_main_ppo(stall, tmp_path / "stall.log", timeout_s=3)
+    assert result.timed_out and not result.ok and result.seconds < 30
+    assert "ran past its time limit" in result.explain()
+    assert "started" in (tmp_path / "stall.log").read_text()
+
+
+def test_run_main_ppo_stops_at_the_first_failed_rollout(tmp_path):
+    from verl_focal.cpu.launch import run_main_ppo
+
+    failing = [sys.executable, "-c",
+               "import time; print('ERROR Error in _run_prompt for uid=u1', flush=True); time.sleep(120)"]
+    result = run_main_ppo(failing, tmp_path / "fail.log", timeout_s=60)
+    assert not result.ok and not result.timed_out and result.seconds < 30
+    assert "uid=u1" in result.failure_line and "a rollout request failed" in result.explain()
