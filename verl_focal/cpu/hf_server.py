@@ -25,8 +25,14 @@ logger = logging.getLogger("verl_focal.cpu")
 #: Threads each server uses for its forward passes (the trainer's processes share the same cores).
 THREADS_ENV = "VERL_FOCAL_CPU_ROLLOUT_THREADS"
 
-_DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-           "float16": torch.float16, "fp16": torch.float16}
+_DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+}
 
 
 def _torch_dtype(name: str) -> torch.dtype:
