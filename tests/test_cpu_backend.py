@@ -101,6 +101,17 @@ def test_cpu_platform_is_concrete_and_serves_verls_device_calls():
         dev.graph_pool_handle()
 
 
+def test_version_guard_names_the_installed_verl(monkeypatch):
+    import verl
+
+    from verl_focal.cpu import _verl_internals
+
+    assert _verl_internals.check_verl_version() == verl.__version__
+    monkeypatch.setattr(verl, "__version__", "0.10.0")
+    with pytest.raises(_verl_internals.UnsupportedVerlVersion, match="verl 0.10.0 is installed"):
+        _verl_internals.check_verl_version()
+
+
 def _python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=180)
 
