@@ -1,6 +1,6 @@
 """Reward throughput: verl_focal.rewards.math against verl's built-in math_verify scorer, in the same run.
 
-    python benchmarks/rewards.py [--samples 400] [--threads 8] [--repeats 3] [--seed 0] 2>/dev/null
+    python benchmarks/rewards.py [--samples 400] [--threads 8] [--repeats 3] [--workers 4] [--seed 0] 2>/dev/null
 
 Corpus: model-like responses (about 1.5k characters of reasoning, inline maths, a final ``\\boxed{}``) whose
 answers mix integers, fractions, radicals, intervals, sets, polynomials, units, percentages and thousands
@@ -168,10 +168,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=4,
+                        help="our verifier processes; 4 = verl's pool (our default is min(4, cores))")
     args = parser.parse_args()
+    os.environ["VERL_FOCAL_REWARD_WORKERS"] = str(args.workers)  # read when verl_focal.rewards is first imported
 
     verl = make_verl(timeout=30.0)  # verl's default
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start")
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start; "
+          f"{args.workers} verifier processes for ours, 4 for verl")
     # Start both pools in full, then bring both to the same steady state (math-verify caches parses per process,
     # as it does over a training run) on a corpus of the same distribution that is not measured.
     restart_verl(verl)
