@@ -64,12 +64,16 @@ def simulate_main(argv: list[str]) -> int:
         )
     except ValueError as err:
         parser.error(str(err))
-    torch.set_num_threads(max(1, args.threads))
     args.out.mkdir(parents=True, exist_ok=True)
 
-    start = time.perf_counter()
-    trajectories = simulate(config, progress=not args.no_progress)
-    elapsed = time.perf_counter() - start
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, args.threads))
+    try:
+        start = time.perf_counter()
+        trajectories = simulate(config, progress=not args.no_progress)
+        elapsed = time.perf_counter() - start
+    finally:
+        torch.set_num_threads(previous_threads)  # callers in the same process (tests) keep their setting
     final = final_table(trajectories)
     trajectories.to_csv(args.out / "trajectories.csv", index=False)
     final.to_csv(args.out / "final.csv", index=False)
