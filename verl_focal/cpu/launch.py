@@ -139,6 +139,7 @@ def _kill_group(proc: subprocess.Popen) -> None:
             return
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
+            proc.poll()  # reap the leader, or its zombie keeps the group "alive"
             try:
                 os.killpg(pgid, 0)
             except ProcessLookupError:
