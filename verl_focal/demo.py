@@ -71,9 +71,10 @@ def prepare(out: Path, s: DemoSettings) -> tuple[Path, Path, Path]:
     model_dir = out / "model"
     build_tiny_model(str(model_dir))
     say(f"model: random tiny Qwen2 at {model_dir}; supervised warm-up for {s.warm_up_steps} steps")
-    examples = [(row["prompt"], row["reward_model"]["ground_truth"]) for row in train_rows]
-    losses = warm_up(str(model_dir), examples, steps=s.warm_up_steps, seed=s.seed, log_every=50)
-    say(f"warm-up done: last loss {losses[-1]:.3f}")
+    if s.warm_up_steps:
+        examples = [(row["prompt"], row["reward_model"]["ground_truth"]) for row in train_rows]
+        losses = warm_up(str(model_dir), examples, steps=s.warm_up_steps, seed=s.seed, log_every=50)
+        say(f"warm-up done: last loss {losses[-1]:.3f}")
     return model_dir, train_file, heldout_file
 
 
