@@ -176,11 +176,12 @@ def surrogate_weights(
     weights = torch.zeros(num_runs * num_actions, dtype=torch.float64)
     for gamma in np.unique(gammas):
         rows = np.flatnonzero(gammas == gamma)
-        # The multiset as samples sorted by action: flat ids r*K + k, each repeated count times.
-        flat_ids = np.repeat(
-            (rows[:, None] * num_actions + np.arange(num_actions)).ravel(), counts[rows].ravel()
+        # The multiset as samples sorted by action: flat ids r*K + k, each repeated count times
+        # (only the sampled actions are expanded, so this is O(N) after one O(K) scan).
+        row_pos, actions = np.nonzero(counts[rows])
+        flat_ids = torch.from_numpy(
+            np.repeat(rows[row_pos] * num_actions + actions, counts[rows[row_pos], actions])
         )
-        flat_ids = torch.from_numpy(flat_ids)
         scores = rewards[flat_ids % num_actions]
         advantages = focal_grpo_advantages(scores, (flat_ids // num_actions).numpy(), float(gamma))
         weights += torch.bincount(flat_ids, weights=advantages.double(), minlength=num_runs * num_actions)
