@@ -148,6 +148,8 @@ class VerifierPool:
             ready = False
         if not ready:
             worker.kill()
+            if self._closed:  # the pool was shut down (process exit) while this worker started: no failure
+                return
             self._spawn_failed(RuntimeError(f"worker exited with code {worker.process.returncode} before ready"))
             return
         with self._lock:
