@@ -24,7 +24,10 @@ def _case(seed: int, num_actions: int = 40, group_size: int = 8, rewards=(1.0, -
     return p, reward, samples
 
 
-CASES = [dict(seed=s) for s in range(4)] + [dict(seed=7, rewards=(1.0, 0.0)), dict(seed=8, group_size=64, num_actions=200)]
+CASES = [dict(seed=s) for s in range(4)] + [
+    dict(seed=7, rewards=(1.0, 0.0)),
+    dict(seed=8, group_size=64, num_actions=200),
+]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -45,7 +48,9 @@ def test_eq17_and_prop32_are_the_subset_identity(case):
     lr = 0.5
     sets = sampled_sets(p, reward, samples)
     dz = categorical_update(p, reward, samples, lr)
-    assert correct_mass_change(p, reward, samples, lr) == pytest.approx(subset_mass_change(p, dz, sets.correct), rel=1e-10)
+    assert correct_mass_change(p, reward, samples, lr) == pytest.approx(
+        subset_mass_change(p, dz, sets.correct), rel=1e-10
+    )
     assert unsampled_correct_mass_change(p, reward, samples, lr) == pytest.approx(
         subset_mass_change(p, dz, sets.unsampled & sets.correct), rel=1e-10
     )
@@ -56,7 +61,8 @@ def test_first_order_agreement_with_exact_softmax_update(case):
     # The formulas linearise softmax(log p + dz); the gap must vanish like eta^2, i.e. relative error ~ eta.
     p, reward, samples = _case(**case)
     sets = sampled_sets(p, reward, samples)
-    for subset, formula in ((sets.correct, correct_mass_change), (sets.unsampled & sets.correct, unsampled_correct_mass_change)):
+    checks = ((sets.correct, correct_mass_change), (sets.unsampled & sets.correct, unsampled_correct_mass_change))
+    for subset, formula in checks:
         rel_errors = []
         for lr in (10.0, 1.0, 0.1, 0.01, 0.001):
             exact = exact_mass_change(p, categorical_update(p, reward, samples, lr), subset)

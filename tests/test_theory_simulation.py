@@ -96,11 +96,14 @@ def test_sgd_on_logprob_is_the_natural_gradient_of_the_linear_surrogate():
 
 
 def _small_config(**overrides):
-    return SimulationConfig(**dict(dict(group_sizes=(4, 64), gammas=(0.0, 1.0), seeds=(0, 1), steps=30, log_every=10, setup=SMALL), **overrides))
+    base = dict(group_sizes=(4, 64), gammas=(0.0, 1.0), seeds=(0, 1), steps=30, log_every=10, setup=SMALL)
+    return SimulationConfig(**{**base, **overrides})
 
 
 @pytest.mark.parametrize(
-    "optimizer, objective, lr", [("adam", "linear", 1e-2), ("adamw", "linear", 1e-2), ("sgd", "linear", 100.0), ("adam", "logprob", 1e-2), ("sgd", "logprob", 1.0)]
+    "optimizer, objective, lr",
+    [("adam", "linear", 1e-2), ("adamw", "linear", 1e-2), ("sgd", "linear", 100.0), ("adam", "logprob", 1e-2),
+     ("sgd", "logprob", 1.0)],
 )
 def test_simulate_logs_valid_trajectories(optimizer, objective, lr):
     df = simulate(_small_config(optimizer=optimizer, objective=objective, lr=lr), progress=False)
@@ -113,7 +116,8 @@ def test_simulate_logs_valid_trajectories(optimizer, objective, lr):
     end = df[df["step"] == 30]
     assert not np.allclose(end["q_pos"], q0, rtol=1e-4)  # the policy moved
     table = final_table(df)
-    assert list(table[["group_size", "gamma"]].itertuples(index=False, name=None)) == [(4, 0.0), (4, 1.0), (64, 0.0), (64, 1.0)]
+    keys = list(table[["group_size", "gamma"]].itertuples(index=False, name=None))
+    assert keys == [(4, 0.0), (4, 1.0), (64, 0.0), (64, 1.0)]
 
 
 def test_runs_are_independent_rows_and_reproducible():
@@ -127,7 +131,8 @@ def test_runs_are_independent_rows_and_reproducible():
 
 @pytest.mark.parametrize(
     "overrides, match",
-    [({"optimizer": "rmsprop"}, "optimizer"), ({"objective": "ratio"}, "objective"), ({"group_sizes": (1,)}, "group_sizes"), ({"gammas": (-1.0,)}, "gammas"),
+    [({"optimizer": "rmsprop"}, "optimizer"), ({"objective": "ratio"}, "objective"),
+     ({"group_sizes": (1,)}, "group_sizes"), ({"gammas": (-1.0,)}, "gammas"),
      ({"lr": 0.0}, "lr"), ({"steps": 0}, "steps")],
 )
 def test_bad_config_is_named(overrides, match):
@@ -146,9 +151,24 @@ def test_theory_cli_prints_table_and_argmax(capsys):
 
 def test_simulate_cli_writes_csv_and_figures(tmp_path, capsys):
     out = tmp_path / "sim"
-    assert simulate_main(["--n", "4", "256", "--seeds", "0", "--steps", "4", "--log-every", "2", "--no-progress", "--out", str(out)]) == 0
+    argv = ["--n", "4", "256", "--seeds", "0", "--steps", "4", "--log-every", "2", "--no-progress", "--out", str(out)]
+    assert simulate_main(argv) == 0
     for name in ("trajectories.csv", "final.csv", "dynamics.png", "final_vs_n.png"):
         assert (out / name).stat().st_size > 0
     assert "final Q_pos and M_ret" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         simulate_main(["--n", "1", "--out", str(out)])
+
+
+def test_success_is_counted_midway_between_the_two_rewards():
+    # Rewards 1 / 0.5 (a wrong answer with a format bonus): mu_hat must still be the fraction of correct
+    # samples, so the success threshold sits between R_w and R_c, not at 0.
+    setup = CategoricalSetup(num_actions=3000, num_correct=300, reward_correct=1.0, reward_incorrect=0.5)
+    counts = np.zeros((1, setup.num_actions), dtype=np.int64)
+    counts[0, [0, 1, 2500]] = (2, 1, 5)  # 3 correct of 8
+    weights = surrogate_weights(counts, setup.rewards(), np.array([2.0]), np.array([8]))
+    g = (1 - 3 / 8) ** 2
+    centred = (0.5 * 5 / 8, 0.5 * -3 / 8)  # R - mean R for a correct and an incorrect sample
+    expected = [2 * g * centred[0] / 8, g * centred[0] / 8, 5 * g * centred[1] / 8]  # count * A / N
+    np.testing.assert_allclose(weights[0, [0, 1, 2500]].numpy(), expected, rtol=1e-6)
+    assert torch.count_nonzero(weights) == 3

@@ -59,7 +59,8 @@ def simulate_main(argv: list[str]) -> int:
     try:
         config = SimulationConfig(
             group_sizes=tuple(group_sizes), gammas=tuple(args.gamma), seeds=tuple(seeds), steps=args.steps,
-            lr=args.lr, optimizer=args.optimizer, objective=args.objective, adam_eps=args.adam_eps, weight_decay=args.weight_decay,
+            lr=args.lr, optimizer=args.optimizer, objective=args.objective, adam_eps=args.adam_eps,
+            weight_decay=args.weight_decay,
             log_every=args.log_every,
         )
     except ValueError as err:
@@ -77,13 +78,17 @@ def simulate_main(argv: list[str]) -> int:
     final = final_table(trajectories)
     trajectories.to_csv(args.out / "trajectories.csv", index=False)
     final.to_csv(args.out / "final.csv", index=False)
-    title = f"{config.optimizer}, {config.objective} objective, lr={config.lr:g}, {config.steps} steps, seeds={len(config.seeds)}"
+    title = (
+        f"{config.optimizer}, {config.objective} objective, lr={config.lr:g}, "
+        f"{config.steps} steps, seeds={len(config.seeds)}"
+    )
     plot_dynamics(trajectories, args.out / "dynamics.png", title=title)
     plot_final(final, args.out / "final_vs_n.png", title=title)
 
     print(f"\nfinal Q_pos and M_ret at step {config.steps} ({title}); {elapsed:.1f} s")
     print(final[["group_size", "gamma", "q_pos_mean", "m_ret_mean", "p_anchor_mean"]].to_string(index=False))
-    print(f"\nwrote {', '.join(str(args.out / f) for f in ('trajectories.csv', 'final.csv', 'dynamics.png', 'final_vs_n.png'))}")
+    written = ("trajectories.csv", "final.csv", "dynamics.png", "final_vs_n.png")
+    print(f"\nwrote {', '.join(str(args.out / name) for name in written)}")
     return 0
 
 

@@ -39,7 +39,9 @@ def _mu_tau(mu, tau) -> tuple[np.ndarray, np.ndarray]:
     mu = _probability(mu, "mu")
     tau = _probability(tau, "tau")
     if np.any(tau > mu):
-        raise ValueError(f"tau (the rare subset's mass) must not exceed mu (the success probability): tau={tau!r}, mu={mu!r}")
+        raise ValueError(
+            f"tau (the rare subset's mass) must not exceed mu (the success probability): tau={tau!r}, mu={mu!r}"
+        )
     return mu, tau
 
 

@@ -114,15 +114,19 @@ class SimulationConfig:
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
 
 
-def focal_grpo_advantages(scores: torch.Tensor, run_index: np.ndarray, gamma: float) -> torch.Tensor:
+def focal_grpo_advantages(
+    scores: torch.Tensor, run_index: np.ndarray, gamma: float, success_threshold: float = 0.0
+) -> torch.Tensor:
     """Advantages of the paper's simulator from verl's registry entry ``focal_grpo``.
 
-    The config is the paper's: rewards +1/-1, so success means score > 0; centred, no std normalisation.
+    The config is the paper's: centred rewards, no std normalisation; with its +1/-1 rewards a sample
+    is a success when its score is > 0.
 
     Args:
         scores: (bs,) reward of each sample.
         run_index: (bs,) the group (run) of each sample; one group per run and step.
         gamma: focal exponent.
+        success_threshold: a score above it counts as correct for mu_hat.
 
     Returns:
         (bs,) advantages: (1 - mu_hat)^gamma * (R_j - mean of its group).
@@ -132,7 +136,10 @@ def focal_grpo_advantages(scores: torch.Tensor, run_index: np.ndarray, gamma: fl
     from verl_focal import plugin  # noqa: F401  (registers focal_grpo where verl's plugin loading did not)
 
     estimator = core_algos.get_adv_estimator_fn(FOCAL_ESTIMATOR)
-    config = {"norm_adv_by_std_in_grpo": False, "focal": {"gamma": float(gamma), "success_threshold": 0.0}}
+    config = {
+        "norm_adv_by_std_in_grpo": False,
+        "focal": {"gamma": float(gamma), "success_threshold": float(success_threshold)},
+    }
     token_level_rewards = scores.to(torch.float32).unsqueeze(-1)  # verl's (bs, L) with L = 1
     advantages, _ = estimator(
         token_level_rewards=token_level_rewards,
@@ -173,6 +180,8 @@ def surrogate_weights(
         (R, K) float32.
     """
     num_runs, num_actions = counts.shape
+    # Midway between R_w and R_c: 0 for the paper's +1/-1.
+    success_threshold = float(rewards.max() + rewards.min()) / 2
     weights = torch.zeros(num_runs * num_actions, dtype=torch.float64)
     for gamma in np.unique(gammas):
         rows = np.flatnonzero(gammas == gamma)
@@ -183,7 +192,7 @@ def surrogate_weights(
             np.repeat(rows[row_pos] * num_actions + actions, counts[rows[row_pos], actions])
         )
         scores = rewards[flat_ids % num_actions]
-        advantages = focal_grpo_advantages(scores, (flat_ids // num_actions).numpy(), float(gamma))
+        advantages = focal_grpo_advantages(scores, (flat_ids // num_actions).numpy(), float(gamma), success_threshold)
         weights += torch.bincount(flat_ids, weights=advantages.double(), minlength=num_runs * num_actions)
     weights = weights.view(num_runs, num_actions) / torch.from_numpy(group_sizes.astype(np.float64))[:, None]
     return weights.to(torch.float32)
@@ -257,7 +266,8 @@ def simulate(config: SimulationConfig, progress: bool = True) -> pd.DataFrame:
                 | {"active_fraction": active_steps[i] / max(step, 1)}
             )
 
-    bar = tqdm(range(config.steps), desc=f"simulate ({len(runs)} runs, {config.optimizer}, {config.objective})", disable=not progress)
+    desc = f"simulate ({len(runs)} runs, {config.optimizer}, {config.objective})"
+    bar = tqdm(range(config.steps), desc=desc, disable=not progress)
     for step in bar:
         with torch.no_grad():
             probs = torch.softmax(logits, -1)
