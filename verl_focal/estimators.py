@@ -54,7 +54,7 @@ def compute_focal_grpo_outcome_advantage(
         scores, gid, num_groups = _scalar_inputs(token_level_rewards, index)
         adv = focal.grpo_scalar_advantage(scores, gid, num_groups, epsilon, read_norm_adv_by_std(config))
         g = focal.focal_weight(focal.success_rate(scores, gid, num_groups, cfg.success_threshold), cfg.gamma)
-        advantages = (adv * g[gid]).unsqueeze(-1) * response_mask
+        advantages = (adv * g.index_select(0, gid)).unsqueeze(-1) * response_mask
     return advantages, advantages
 
 
@@ -83,7 +83,7 @@ def compute_focal_rloo_outcome_advantage(
         scores, gid, num_groups = _scalar_inputs(token_level_rewards, index)
         adv = focal.rloo_scalar_advantage(scores, gid, num_groups)
         g = focal.focal_weight(focal.success_rate(scores, gid, num_groups, cfg.success_threshold), cfg.gamma)
-        advantages = (adv * g[gid]).unsqueeze(-1) * response_mask
+        advantages = (adv * g.index_select(0, gid)).unsqueeze(-1) * response_mask
     return advantages, advantages
 
 
@@ -115,7 +115,7 @@ def make_focal_estimator(base_name: str) -> Callable:
         with torch.no_grad():
             scores, gid, num_groups = _scalar_inputs(token_level_rewards, index)
             g = focal.focal_weight(focal.success_rate(scores, gid, num_groups, cfg.success_threshold), cfg.gamma)
-            row_weight = g[gid].to(advantages.dtype).unsqueeze(-1)
+            row_weight = g.index_select(0, gid).to(advantages.dtype).unsqueeze(-1)
             scaled = advantages * row_weight
         return scaled, (scaled if returns is advantages else returns)
 
