@@ -25,19 +25,25 @@ EXPECTED_ESTIMATORS = ("focal_grpo", "focal_rloo")
 EXPECTED_LOSSES: tuple[str, ...] = ("dapo",)
 
 
+def _register_names(kind: str, functions: dict, register) -> None:
+    """Register each function with ``register(name, fn)``; record and warn about names someone else owns."""
+    for name, fn in functions.items():
+        if register(name, fn):
+            LOAD_REPORT["registered"][kind].append(name)
+        else:
+            reason = "name already registered by another package; not overwritten"
+            LOAD_REPORT["skipped"].append((kind, name, reason))
+            logger.warning("verl-focal: %s %r not registered: %s", kind.replace("_", " "), name, reason)
+
+
 def _register_estimators() -> None:
     from verl_focal import estimators
 
-    for name, fn in (
-        ("focal_grpo", estimators.compute_focal_grpo_outcome_advantage),
-        ("focal_rloo", estimators.compute_focal_rloo_outcome_advantage),
-    ):
-        if estimators.register_estimator(name, fn):
-            LOAD_REPORT["registered"]["adv_estimator"].append(name)
-        else:
-            reason = "name already registered by another package; not overwritten"
-            LOAD_REPORT["skipped"].append(("adv_estimator", name, reason))
-            logger.warning("verl-focal: advantage estimator %r not registered: %s", name, reason)
+    ours = {
+        "focal_grpo": estimators.compute_focal_grpo_outcome_advantage,
+        "focal_rloo": estimators.compute_focal_rloo_outcome_advantage,
+    }
+    _register_names("adv_estimator", ours, estimators.register_estimator)
 
 
 def _register_losses() -> None:
@@ -46,13 +52,7 @@ def _register_losses() -> None:
 
     wanted = losses.losses_to_register()
     EXPECTED_LOSSES = tuple(wanted)
-    for name, fn in wanted.items():
-        if losses.register_policy_loss(name, fn):
-            LOAD_REPORT["registered"]["policy_loss"].append(name)
-        else:
-            reason = "name already registered by another package; not overwritten"
-            LOAD_REPORT["skipped"].append(("policy_loss", name, reason))
-            logger.warning("verl-focal: policy loss %r not registered: %s", name, reason)
+    _register_names("policy_loss", wanted, losses.register_policy_loss)
 
 
 def _register_trainers() -> None:
