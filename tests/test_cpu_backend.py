@@ -213,7 +213,7 @@ def test_server_greedy_matches_hf_greedy_and_omits_log_probs_when_not_asked(tiny
 
 def test_server_rejects_media(tiny_dir):
     server = _server(tiny_dir)
-    with pytest.raises(NotImplementedError, match="text only"):
+    with pytest.raises(ValueError, match="text only"):
         asyncio.run(server.generate(prompt_ids=[1, 2], sampling_params={}, request_id="img", image_data=["x"]))
 
 

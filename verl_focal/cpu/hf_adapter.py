@@ -67,9 +67,9 @@ class HFServerAdapter(BaseRollout):
         collective); only the replica's leader sends.
         """
         if wire_format != "named_tensors":
-            raise NotImplementedError(f"hf_cpu rollout receives full named tensors only, not {wire_format!r}")
+            raise ValueError(f"hf_cpu rollout receives full named tensors only, not {wire_format!r}")
         if peft_config is not None:
-            raise NotImplementedError(
+            raise ValueError(
                 "hf_cpu rollout does not load LoRA adapters; set actor_rollout_ref.model.lora.merge=True"
             )
         bucket: list[tuple[str, torch.Tensor]] = []

@@ -118,7 +118,7 @@ class HFGenerateServer:
         from verl.workers.rollout.replica import TokenOutput
 
         if image_data is not None or video_data is not None or audio_data is not None:
-            raise NotImplementedError(f"hf_cpu rollout serves text only; request {request_id} carries media")
+            raise ValueError(f"hf_cpu rollout serves text only; request {request_id} carries media")
         prompt = normalize_token_ids(prompt_ids)
         plan = plan_generation(
             sampling_params,
