@@ -18,6 +18,15 @@ def _pyplot():
     return plt
 
 
+def _save(fig, path: Path, title: str) -> Path:
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    _pyplot().close(fig)
+    return path
+
+
 def plot_dynamics(trajectories: pd.DataFrame, path: Path, group_sizes=FIGURE2_GROUP_SIZES, title: str = "") -> Path:
     """Q_pos(t) and M_ret(t), mean over seeds; one colour per N, solid gamma = 0, dashed gamma > 0."""
     plt = _pyplot()
@@ -37,12 +46,7 @@ def plot_dynamics(trajectories: pd.DataFrame, path: Path, group_sizes=FIGURE2_GR
     axes[1].legend(fontsize=7, ncol=2, loc="lower left")
     for ax in axes:
         ax.grid(alpha=0.3)
-    if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(fig, path, title)
 
 
 def plot_final(final: pd.DataFrame, path: Path, title: str = "") -> Path:
@@ -62,9 +66,4 @@ def plot_final(final: pd.DataFrame, path: Path, title: str = "") -> Path:
         ax.set_xscale("log", base=2)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(fig, path, title)
