@@ -110,7 +110,9 @@ def test_simulate_logs_valid_trajectories(optimizer, objective, lr):
     assert len(df) == 2 * 2 * 2 * 4  # runs x logged steps (0, 10, 20, 30)
     start = df[df["step"] == 0]
     q0 = torch.softmax(SMALL.initial_logits().double(), -1)[:300].sum().item()
-    np.testing.assert_allclose(start["q_pos"], q0, rtol=1e-5)
+    # The simulation runs in float32: its softmax over 3,000 actions is 1.07e-5 off the float64 value on an
+    # AMD EPYC here (the kernel's reduction order differs between CPUs), so 1e-5 is too tight.
+    np.testing.assert_allclose(start["q_pos"], q0, rtol=5e-5)
     np.testing.assert_allclose(start["m_ret"], 1.0, atol=1e-6)
     assert df["q_pos"].between(0, 1).all() and (df["m_ret"] <= 1 + 1e-6).all() and (df["m_ret"] >= -1e-6).all()
     end = df[df["step"] == 30]
