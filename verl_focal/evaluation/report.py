@@ -15,6 +15,7 @@ import numpy as np
 from verl_focal.evaluation.passk import k_ladder, pass_at_k_per_problem
 from verl_focal.evaluation.samples import Problem, Run
 from verl_focal.evaluation.significance import MACRO, PairedDifference, paired_subsampling_test_by_group
+from verl_focal.user_files import replacing
 
 
 @dataclass(frozen=True)
@@ -230,13 +231,31 @@ def report_dict(runs, tables, ks, comparison: Comparison | None) -> dict:
     return out
 
 
-def write_json(path: str, report: dict) -> None:
-    Path(path).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+# Each writer fills a temporary file next to its target and moves it over the target when complete
+# (user_files.replacing): a failure mid-write leaves an earlier report whole.
 
 
-def write_csv(path: str, runs, tables) -> None:
+def comparison_csv_path(csv_path: str | Path) -> Path:
+    """``<stem>_compare.csv`` next to the ladder CSV: where ``--csv`` puts the comparison table."""
+    path = Path(csv_path)
+    return path.with_name(path.stem + "_compare.csv")
+
+
+def plot_formats() -> dict[str, str]:
+    """``{".png": "Portable Network Graphics", ...}``: the file formats matplotlib can write."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    return {f".{ext}": name for ext, name in sorted(FigureCanvasBase.get_supported_filetypes().items())}
+
+
+def write_json(path: str | Path, report: dict) -> None:
+    with replacing(path) as temporary:
+        temporary.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+
+def write_csv(path: str | Path, runs, tables) -> None:
     """Long format: one row per run, benchmark and k."""
-    with open(path, "w", newline="", encoding="utf-8") as handle:
+    with replacing(path) as temporary, open(temporary, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["run", "data_source", "k", "pass_at_k", "prompts", "prompts_short"])
         for run, table in zip(runs, tables):
@@ -246,10 +265,10 @@ def write_csv(path: str, runs, tables) -> None:
                                      cell.problems, cell.short])
 
 
-def write_comparison_csv(path: str, c: Comparison) -> None:
+def write_comparison_csv(path: str | Path, c: Comparison) -> None:
     fields = ["run_a", "run_b", "data_source", "k", "pass_a", "pass_b", "difference", "ci_low", "ci_high",
               "significant", "alpha", "m", "iterations"]
-    with open(path, "w", newline="", encoding="utf-8") as handle:
+    with replacing(path) as temporary, open(temporary, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields)
         writer.writeheader()
         for name, by_k in c.results.items():
@@ -258,7 +277,7 @@ def write_comparison_csv(path: str, c: Comparison) -> None:
                 writer.writerow(row | {"run_a": c.run_a, "run_b": c.run_b, "data_source": name})
 
 
-def plot(path: str, runs, tables, ks) -> None:
+def plot(path: str | Path, runs, tables, ks) -> None:
     """pass@k against k (log2 axis), one panel per benchmark plus the macro average, one line per run."""
     import matplotlib
 
@@ -288,5 +307,8 @@ def plot(path: str, runs, tables, ks) -> None:
         ax.set_visible(False)
     axes.flat[0].legend(fontsize="small")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    try:
+        with replacing(path) as temporary:
+            fig.savefig(temporary, dpi=120)
+    finally:
+        plt.close(fig)

@@ -28,9 +28,11 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
+
+from verl_focal.user_files import text_lines
 
 UNKNOWN_SOURCE = "unknown"
 DEFAULT_REWARD = "verl_focal.rewards.math:compute_score"
@@ -75,11 +77,16 @@ def _is_correct(value: Any, threshold: float, where: str, key: str) -> bool:
     raise EvalInputError(f"{where}: {key!r} must be a boolean or a finite number, got {value!r}")
 
 
+def is_step_dump(path: Path) -> bool:
+    """Whether ``path`` is named as verl names a validation dump, ``<step>.jsonl``: a directory run reads those."""
+    return path.suffix == ".jsonl" and path.stem.isdigit()
+
+
 def resolve_run_path(path: str, step: int | None = None) -> Path:
     """A file as given; a directory (``trainer.validation_data_dir``) gives ``<step>.jsonl``, the last step by default."""
     p = Path(path)
     if p.is_dir():
-        steps = {int(f.stem): f for f in p.glob("*.jsonl") if f.stem.isdigit()}
+        steps = {int(f.stem): f for f in p.glob("*.jsonl") if is_step_dump(f) and f.is_file()}
         if not steps:
             raise EvalInputError(f"{path}: directory holds no <step>.jsonl validation dumps")
         if step is None:
@@ -95,6 +102,8 @@ def resolve_run_path(path: str, step: int | None = None) -> Path:
 def load_run(path: str, label: str | None = None, *, step: int | None = None, threshold: float = 0.5,
              reward: str = DEFAULT_REWARD) -> Run:
     """Read one run: a validation dump (``.jsonl``, or a directory of them) or a generation parquet."""
+    if not np.isfinite(threshold):
+        raise EvalInputError(f"threshold must be a finite number, got {threshold!r}")
     file = resolve_run_path(path, step)
     label = label or str(path)
     if file.suffix == ".parquet":
@@ -102,55 +111,72 @@ def load_run(path: str, label: str | None = None, *, step: int | None = None, th
     return _load_validation_dump(file, label, threshold)
 
 
+def _dump_rows(file: Path) -> Iterator[tuple[int, dict]]:
+    """``(line number, JSON object)`` of each non-blank line; bad bytes, JSON and rows name the file and line."""
+    for line_number, line in text_lines(file):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            hint = "" if line.endswith("\n") else " (the file looks truncated)"
+            raise EvalInputError(f"{file}:{line_number}: not valid JSON: {exc.msg}{hint}") from None
+        if not isinstance(row, dict):
+            raise EvalInputError(f"{file}:{line_number}: expected a JSON object, got {type(row).__name__}")
+        yield line_number, row
+
+
+def _sample_key(row: dict, has_uid: bool, sessions: dict, where: str) -> tuple[str, int, int]:
+    """(prompt key, session, output index) of a dump row."""
+    if not has_uid:  # legacy trainer: one row per sample, grouped by prompt text
+        return row["input"], len(sessions.get(row["input"], {})), 0
+    match = _V1_UID.match(str(row["uid"]))
+    if match is None:
+        raise EvalInputError(f"{where}: uid {row['uid']!r} is not of verl v1's form '{{uid}}_{{session}}_{{index}}'")
+    return match["prompt"], int(match["session"]), int(match["index"])
+
+
 def _load_validation_dump(file: Path, label: str, threshold: float) -> Run:
-    # prompt key -> session -> (output index, correct, data_source); the last output of a session wins
-    sessions: dict[str, dict[int, tuple[int, bool, str | None]]] = {}
+    # prompt key -> session -> (output index, correct, data_source, line); the last output of a session wins.
+    # Only that output counts, so a repeat of it is the one repeat that can change the result: the same
+    # (uid, session, index) twice with a different correctness is refused, an identical repeat is counted once.
+    sessions: dict[str, dict[int, tuple[int, bool, str | None, int]]] = {}
     # prompt key -> (session, index, input) of its first output: later outputs of a multi-turn
     # session carry the earlier turns in `input`, so only the first one names the problem
     first_input: dict[str, tuple[int, int, str]] = {}
     correctness_key = None
     has_uid = None
-    with open(file, encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            where = f"{file}:{line_number}"
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                hint = "" if line.endswith("\n") else " (the file looks truncated)"
-                raise EvalInputError(f"{where}: not valid JSON: {exc.msg}{hint}") from None
-            if not isinstance(row, dict):
-                raise EvalInputError(f"{where}: expected a JSON object, got {type(row).__name__}")
-            if correctness_key is None:  # decided by the first row, then required on every row
-                correctness_key = "acc" if row.get("acc") is not None else "score"
-                has_uid = "uid" in row
-            for key in ("input", correctness_key) + (("uid",) if has_uid else ()):
-                if row.get(key) is None:
-                    raise EvalInputError(
-                        f"{where}: missing {key!r}; a verl validation dump has input, output, gts, score, "
-                        f"step{', uid' if has_uid else ''} and {correctness_key!r} on every line"
-                    )
-            correct = _is_correct(row[correctness_key], threshold, where, correctness_key)
-            source = row.get("data_source")
-            if source is not None and not isinstance(source, str):
-                raise EvalInputError(f"{where}: 'data_source' must be a string, got {source!r}")
-            if has_uid:
-                match = _V1_UID.match(str(row["uid"]))
-                if match is None:
-                    raise EvalInputError(
-                        f"{where}: uid {row['uid']!r} is not of verl v1's form '{{uid}}_{{session}}_{{index}}'"
-                    )
-                prompt_key, session, index = match["prompt"], int(match["session"]), int(match["index"])
-            else:  # legacy trainer: one row per sample, grouped by prompt text
-                prompt_key = row["input"]
-                session, index = len(sessions.get(prompt_key, {})), 0
-            per_prompt = sessions.setdefault(prompt_key, {})
-            # A multi-output session dumps one row per output, all with the final score: keep the last.
-            if session not in per_prompt or index > per_prompt[session][0]:
-                per_prompt[session] = (index, correct, source)
-            if prompt_key not in first_input or (session, index) < first_input[prompt_key][:2]:
-                first_input[prompt_key] = (session, index, row["input"])
+    repeats = 0
+    for line_number, row in _dump_rows(file):
+        where = f"{file}:{line_number}"
+        if correctness_key is None:  # decided by the first row, then required on every row
+            correctness_key = "acc" if row.get("acc") is not None else "score"
+            has_uid = "uid" in row
+        for key in ("input", correctness_key) + (("uid",) if has_uid else ()):
+            if row.get(key) is None:
+                raise EvalInputError(
+                    f"{where}: missing {key!r}; a verl validation dump has input, output, gts, score, "
+                    f"step{', uid' if has_uid else ''} and {correctness_key!r} on every line"
+                )
+        correct = _is_correct(row[correctness_key], threshold, where, correctness_key)
+        source = row.get("data_source")
+        if source is not None and not isinstance(source, str):
+            raise EvalInputError(f"{where}: 'data_source' must be a string, got {source!r}")
+        prompt_key, session, index = _sample_key(row, has_uid, sessions, where)
+        per_prompt = sessions.setdefault(prompt_key, {})
+        kept = per_prompt.get(session)
+        if kept is not None and kept[0] == index:
+            if kept[1] != correct:
+                raise EvalInputError(
+                    f"{file}: lines {kept[3]} and {line_number} both hold uid {row['uid']!r} with a different "
+                    f"{correctness_key!r} ({'correct' if kept[1] else 'incorrect'} vs "
+                    f"{'correct' if correct else 'incorrect'}); remove the wrong line or dump the validation again"
+                )
+            repeats += 1
+        elif kept is None or index > kept[0]:
+            per_prompt[session] = (index, correct, source, line_number)
+        if prompt_key not in first_input or (session, index) < first_input[prompt_key][:2]:
+            first_input[prompt_key] = (session, index, row["input"])
     if correctness_key is None:
         raise EvalInputError(f"{file}: empty validation dump")
 
@@ -172,6 +198,8 @@ def _load_validation_dump(file: Path, label: str, threshold: float) -> Run:
             )
         )
     notes = []
+    if repeats:
+        notes.append(f"{repeats} lines repeat an earlier line's uid with the same result; each sample is counted once")
     if missing_source:
         notes.append(
             f"{missing_source} of {len(problems)} prompts have no 'data_source' in the dump and are reported as "
@@ -195,9 +223,37 @@ def load_reward_function(spec: str) -> Callable:
             module_spec.loader.exec_module(module)
         else:
             module = importlib.import_module(target)
-        return getattr(module, name)
-    except (ImportError, FileNotFoundError, AttributeError) as exc:
+        function = getattr(module, name)
+    except Exception as exc:  # noqa: BLE001 - importing a user's module runs its code, which may raise anything
         raise EvalInputError(f"--reward {spec!r} could not be loaded: {type(exc).__name__}: {exc}") from None
+    if not callable(function):
+        raise EvalInputError(f"--reward {spec!r}: {name} is a {type(function).__name__}, not a function")
+    return function
+
+
+def _score_response(compute_score: Callable, reward: str, where: str, response: Any, source: str,
+                    ground_truth: Any, extra_info: dict, threshold: float) -> bool:
+    """Whether one response is correct, called as verl's naive reward manager calls ``compute_score``.
+
+    A missing (None) response is the empty response; an exception in the scorer names the row and the scorer.
+    """
+    if response is None:
+        response = ""
+    if not isinstance(response, str):
+        raise EvalInputError(f"{where}: a response must be a string, got {type(response).__name__}")
+    try:
+        result = compute_score(
+            data_source=source, solution_str=response, ground_truth=ground_truth, extra_info=extra_info
+        )
+    except Exception as exc:  # noqa: BLE001 - a user's scorer may raise anything; say where it did
+        raise EvalInputError(f"{where}: --reward {reward} raised {type(exc).__name__}: {exc}") from None
+    key = "score"
+    if isinstance(result, dict):
+        key = "acc" if result.get("acc") is not None else "score"
+        if key not in result:
+            raise EvalInputError(f"{where}: --reward {reward} returned a dict without 'score' or 'acc'")
+        result = result[key]
+    return _is_correct(result, threshold, f"{where}: --reward {reward}", key)
 
 
 def _load_generation_parquet(file: Path, label: str, threshold: float, reward: str) -> Run:
@@ -224,21 +280,16 @@ def _load_generation_parquet(file: Path, label: str, threshold: float, reward: s
         reward_model = row["reward_model"]
         if not isinstance(reward_model, dict) or "ground_truth" not in reward_model:
             raise EvalInputError(f"{where}: 'reward_model' must be a dict with 'ground_truth'")
-        source = str(row["data_source"]) if has_source else UNKNOWN_SOURCE
+        source = row["data_source"] if has_source else None
+        if source is not None and not isinstance(source, str):
+            raise EvalInputError(f"{where}: 'data_source' must be a string, got {source!r}")
+        source = source or UNKNOWN_SOURCE
         extra_info = row.get("extra_info") if isinstance(row.get("extra_info"), dict) else {}
-        correct = []
-        for response in responses:
-            result = compute_score(
-                data_source=source, solution_str=str(response), ground_truth=reward_model["ground_truth"],
-                extra_info=extra_info,
-            )
-            if isinstance(result, dict):
-                key = "acc" if result.get("acc") is not None else "score"
-                if key not in result:
-                    raise EvalInputError(f"{where}: {reward} returned a dict without 'score' or 'acc'")
-                correct.append(_is_correct(result[key], threshold, where, key))
-            else:
-                correct.append(_is_correct(result, threshold, where, "score"))
+        correct = [
+            _score_response(compute_score, reward, f"{where}, response {j}", response, source,
+                            reward_model["ground_truth"], extra_info, threshold)
+            for j, response in enumerate(responses)
+        ]
         prompt = row["prompt"]
         prompt = prompt.tolist() if hasattr(prompt, "tolist") else prompt
         problems.append(
