@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from verl_focal.arg_types import integer
 from verl_focal.data.prepare import MAX_PROMPT_TOKENS, SPECS, prepare
 from verl_focal.data.readers import DataError
 from verl_focal.data.synthetic import DEFAULT_KINDS, GENERATORS, write_synthetic
@@ -20,29 +21,38 @@ def _parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=f"{name} ({spec.notes})")
         p.add_argument("--input", required=True, help="parquet/JSON/JSONL/CSV file, or a directory of them, "
                        "or a Hugging Face save_to_disk directory")
-        p.add_argument("--output", required=True, help="parquet file to write")
-        p.add_argument("--split", default=None, help="split to read from a DatasetDict directory")
+        p.add_argument("--output", required=True, help="parquet file to write (not inside --input; checked before "
+                       "reading, replaced only once complete)")
+        p.add_argument("--split", default=None, help="split to read: of a DatasetDict directory, or the files of a "
+                       "directory with it as a folder or name part (test.jsonl, data/test-0000.parquet)")
         if spec.length_filter:
             p.add_argument("--tokenizer", default=None,
                            help="local tokenizer directory or tokenizer.json for the prompt-length filter")
-            p.add_argument("--max-prompt-tokens", type=int, default=MAX_PROMPT_TOKENS)
+            p.add_argument("--max-prompt-tokens", type=integer(1), default=MAX_PROMPT_TOKENS)
         if spec.multiple_choice:
-            p.add_argument("--seed", type=int, default=0, help="seed of the option order")
+            p.add_argument("--seed", type=integer(), default=0, help="seed of the option order")
     p = sub.add_parser("synthetic", help="generated arithmetic/algebra problems with exact answers (offline)")
-    p.add_argument("--n", type=int, required=True)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--output", required=True)
-    p.add_argument("--max-operand", type=int, default=99)
+    p.add_argument("--n", type=integer(1), required=True)
+    p.add_argument("--seed", type=integer(), default=0)
+    p.add_argument("--output", required=True, help="parquet file to write")
+    p.add_argument("--max-operand", type=integer(1), default=99)
     p.add_argument("--kinds", default=",".join(DEFAULT_KINDS), help=f"comma-separated from {', '.join(GENERATORS)}")
     p.add_argument("--split", default="train")
     return parser
 
 
 def main(argv: list[str]) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.dataset == "synthetic":
+        kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
+        unknown = [k for k in kinds if k not in GENERATORS]
+        if not kinds or unknown:
+            parser.error(
+                f"argument --kinds: unknown kinds {unknown or '(none given)'}; choose from {', '.join(GENERATORS)}"
+            )
     try:
         if args.dataset == "synthetic":
-            kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
             path = write_synthetic(args.output, args.n, args.seed, args.max_operand, kinds, args.split)
             print(f"synthetic: wrote {args.n} problems (seed {args.seed}, kinds {','.join(kinds)}, "
                   f"operands <= {args.max_operand}) -> {path}")
@@ -56,8 +66,10 @@ def main(argv: list[str]) -> int:
             max_prompt_tokens=getattr(args, "max_prompt_tokens", MAX_PROMPT_TOKENS),
             seed=getattr(args, "seed", 0),
         )
-    except (DataError, ValueError) as error:
+    except (DataError, ValueError) as error:  # UserFileError (paths, UTF-8) is a ValueError too
         print(f"verl-focal data: error: {error}", file=sys.stderr)
         return 2
+    for warning in report.warnings:
+        print(f"verl-focal data: warning: {warning}", file=sys.stderr)
     print("\n".join(report.lines(args.output)))
     return 0

@@ -8,6 +8,8 @@ its ``data_source`` and split. Every dataset is deduplicated by problem text (so
 
 from __future__ import annotations
 
+import itertools
+import math
 import random
 import re
 from collections import OrderedDict
@@ -16,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from verl_focal.data.readers import DataError, read_records
-from verl_focal.data.verl_format import SYSTEM_PROMPT, make_row, write_parquet
+from verl_focal.data.verl_format import SYSTEM_PROMPT, check_output, make_row, write_parquet
 from verl_focal.rewards.extract import normalize
 
 MAX_PROMPT_TOKENS = 1024
@@ -83,6 +85,7 @@ class Report:
     too_long: int = 0
     kept: int = 0
     length_note: str = ""
+    warnings: list[str] = field(default_factory=list)
 
     def lines(self, output: Path) -> list[str]:
         return [
@@ -100,12 +103,18 @@ def _first_column(columns: list[str], candidates: tuple[str, ...]) -> str | None
 
 
 def _answer_text(value: Any, where: str) -> str:
+    """The reference answer as text: a string, a finite number (``27.0`` is ``27``) or a list (``a, b``)."""
     if value is None:
         raise DataError(f"{where}: answer is missing")
     if isinstance(value, float):
+        if not math.isfinite(value):
+            raise DataError(f"{where}: answer is {value!r}, a missing value rather than a reference answer")
         value = int(value) if value.is_integer() else value
     if isinstance(value, (list, tuple)) or type(value).__name__ == "ndarray":
         value = ", ".join(_answer_text(item, where) for item in value)
+    elif isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
+        raise DataError(f"{where}: answer is a {type(value).__name__} ({shown}); expected text, a number or a list")
     text = str(value).strip()
     text = text[1:-1].strip() if len(text) > 1 and text.startswith("$") and text.endswith("$") else text
     if not text:
@@ -122,8 +131,10 @@ def _verl_row_problem(row: dict[str, Any], where: str) -> tuple[str, Any]:
     return str(user[-1].get("content", "")), row["reward_model"].get("ground_truth")
 
 
-def extract_problems(spec: DatasetSpec, rows: list[dict[str, Any]], origin: str, seed: int) -> list[Problem]:
-    """Question, reference answer and id of each row, with errors naming ``origin`` and the missing column."""
+def extract_problems(spec: DatasetSpec, rows: list[dict[str, Any]], origin: str, seed: int,
+                     warnings: list[str] | None = None) -> list[Problem]:
+    """Question, reference answer and id of each row, with errors naming ``origin`` (a file) and the row or
+    column; doubtful but usable rows (a GPQA record with two equal options) are appended to ``warnings``."""
     if not rows:
         raise DataError(f"{origin}: no rows")
     columns = list(rows[0])
@@ -156,22 +167,36 @@ def extract_problems(spec: DatasetSpec, rows: list[dict[str, Any]], origin: str,
             raise DataError(f"{where}: column {question_column or 'prompt'!r} is empty or not text")
         source_id = str(row[id_column]) if id_column and row.get(id_column) is not None else str(number)
         if spec.multiple_choice and not verl_format and answer_column == "Correct Answer":
-            question, answer = _multiple_choice(row, question, where, seed, source_id)
+            question, answer = _multiple_choice(row, question, where, seed, source_id, warnings)
         problems.append(Problem(question.strip(), _answer_text(answer, f"{where} column {answer_column!r}"), source_id))
     return problems
 
 
-def _multiple_choice(row: dict[str, Any], question: str, where: str, seed: int, key: str) -> tuple[str, str]:
+def _option_text(value: Any, where: str) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)) or not str(value).strip():
+        raise DataError(f"{where} missing or empty")
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise DataError(f"{where} is a {type(value).__name__}, not an option text")
+    return str(value).strip()
+
+
+def _multiple_choice(row: dict[str, Any], question: str, where: str, seed: int, key: str,
+                     warnings: list[str] | None = None) -> tuple[str, str]:
     """GPQA: the correct and three incorrect options, shuffled reproducibly per question; the answer is a letter."""
     option_columns = ["Correct Answer", "Incorrect Answer 1", "Incorrect Answer 2", "Incorrect Answer 3"]
-    for column in option_columns:
-        if not str(row.get(column) or "").strip():
-            raise DataError(f"{where}: column {column!r} missing or empty")
-    options = [str(row[c]).strip() for c in option_columns]
+    options = [_option_text(row.get(column), f"{where}: column {column!r}") for column in option_columns]
     order = list(range(4))
     random.Random(f"{seed}:{key}").shuffle(order)
+    letters = {j: CHOICE_LETTERS[i] for i, j in enumerate(order)}
+    for a, b in itertools.combinations(range(4), 2):
+        if warnings is not None and _problem_key(options[a]).casefold() == _problem_key(options[b]).casefold():
+            warnings.append(
+                f"{where}: {option_columns[a]!r} and {option_columns[b]!r} are the same text, so options "
+                f"({letters[a]}) and ({letters[b]}) read the same"
+                + (f" and only ({letters[0]}) is scored correct" if a == 0 else "")
+            )
     lines = [question.strip(), ""] + [f"({CHOICE_LETTERS[i]}) {options[j]}" for i, j in enumerate(order)]
-    return "\n".join(lines), CHOICE_LETTERS[order.index(0)]
+    return "\n".join(lines), letters[0]
 
 
 def _problem_key(question: str) -> str:
@@ -225,6 +250,20 @@ def prompt_token_counter(tokenizer) -> Callable[[str], int]:
     return count
 
 
+def output_rule(input_path: str | Path):
+    """The output must not be the input, nor lie in the input directory (the next run would read it)."""
+    source = Path(input_path).resolve()
+
+    def rule(path: Path) -> str | None:
+        if path == source:
+            return "is the --input"
+        if source in path.parents:
+            return f"lies inside the --input directory {input_path}"
+        return None
+
+    return rule
+
+
 def prepare(
     dataset: str,
     input_path: str | Path,
@@ -234,29 +273,42 @@ def prepare(
     max_prompt_tokens: int = MAX_PROMPT_TOKENS,
     seed: int = 0,
 ) -> Report:
-    """Read ``input_path``, filter as the paper does, write verl parquet to ``output_path``."""
+    """Read ``input_path``, filter as the paper does, write verl parquet to ``output_path``.
+
+    The output path and the tokenizer are checked before the input is read.
+    """
     if dataset not in SPECS:
         raise DataError(f"unknown dataset {dataset!r}; choose from {', '.join(SPECS)} or synthetic")
     spec = SPECS[dataset]
-    rows, sources = read_records(input_path, split)
-    report = Report(dataset, sources, read=len(rows))
-    problems = deduplicate(extract_problems(spec, rows, ", ".join(sources), seed), report)
-    if spec.length_filter:
-        if tokenizer_path is None:
-            report.length_note = (
-                f"length filter NOT applied: no --tokenizer given (the paper drops prompts over {max_prompt_tokens} "
-                "tokens; pass the policy's tokenizer directory to apply it)"
-            )
-        else:
-            count = prompt_token_counter(load_tokenizer(tokenizer_path))
-            short = [p for p in problems if count(p.question) <= max_prompt_tokens]
-            report.too_long = len(problems) - len(short)
-            problems = short
-            report.length_note = (
-                f"dropped {report.too_long} prompts longer than {max_prompt_tokens} tokens (tokenizer {tokenizer_path})"
-            )
-    else:
+    check_output(output_path, output_rule(input_path))
+    count = None
+    if spec.length_filter and tokenizer_path is not None:
+        count = prompt_token_counter(load_tokenizer(tokenizer_path))
+    sources = read_records(input_path, split)
+    report = Report(dataset, [name for name, _ in sources], read=sum(len(rows) for _, rows in sources))
+    if not report.read:
+        raise DataError(f"{', '.join(report.sources)}: no rows")
+    problems = [  # an empty file next to others is no error: its rows are simply none
+        problem
+        for name, rows in sources
+        if rows
+        for problem in extract_problems(spec, rows, name, seed, report.warnings)
+    ]
+    problems = deduplicate(problems, report)
+    if not spec.length_filter:
         report.length_note = "no length filter for evaluation sets"
+    elif count is None:
+        report.length_note = (
+            f"length filter NOT applied: no --tokenizer given (the paper drops prompts over {max_prompt_tokens} "
+            "tokens; pass the policy's tokenizer directory to apply it)"
+        )
+    else:
+        short = [p for p in problems if count(p.question) <= max_prompt_tokens]
+        report.too_long = len(problems) - len(short)
+        problems = short
+        report.length_note = (
+            f"dropped {report.too_long} prompts longer than {max_prompt_tokens} tokens (tokenizer {tokenizer_path})"
+        )
     rows_out = [
         make_row(spec.data_source, p.question, p.answer, spec.split, i, p.source_id, spec.ability)
         for i, p in enumerate(problems)

@@ -10,7 +10,7 @@ import random
 from pathlib import Path
 from typing import Callable, Sequence
 
-from verl_focal.data.verl_format import make_row, write_parquet
+from verl_focal.data.verl_format import check_output, make_row, write_parquet
 
 DATA_SOURCE = "synthetic"
 
@@ -99,4 +99,5 @@ def write_synthetic(
     split: str = "train",
 ) -> Path:
     """Generate and write a synthetic set in verl's parquet format; returns the path written."""
+    check_output(output)
     return write_parquet(problems_to_rows(generate_problems(n, seed, max_operand, kinds), split), output)

@@ -8,6 +8,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from verl_focal.user_files import InputRule, check_output_file, replacing
+
+PARQUET = {".parquet": "Apache Parquet"}  # the one format verl's RLHFDataset reads
 # The paper's system prompt on every math and GPQA input (F-GRPO, Sec. 5.3 and Table 9).
 SYSTEM_PROMPT = "Please reason step by step, and put your final answer within \\boxed{}."
 
@@ -29,11 +32,18 @@ def make_row(
     }
 
 
+def check_output(path: str | Path, is_input: InputRule | None = None) -> Path:
+    """Refuse, before any work, an ``--output`` that is not a writable ``.parquet`` file path (verl reads parquet
+    only) or that ``is_input`` says would overwrite or pollute the input."""
+    return check_output_file(path, "--output", suffixes=PARQUET, is_input=is_input)
+
+
 def write_parquet(rows: list[dict[str, Any]], path: str | Path) -> Path:
-    """Write ``rows`` (from :func:`make_row`) to ``path``, creating parent directories."""
+    """Write ``rows`` (from :func:`make_row`) to ``path``, creating parent directories; an existing file is replaced
+    only once the new one is complete."""
     if not rows:
         raise ValueError(f"refusing to write {path}: no rows left to write")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(rows), path)
+    with replacing(path) as temporary:
+        pq.write_table(pa.Table.from_pylist(rows), temporary)
     return path
