@@ -171,5 +171,6 @@ def _read_hf_saved(path: Path, split: str | None) -> tuple[str, list[dict[str, A
         return f"{path}[{split}]", loaded[split].to_list()
     assert isinstance(loaded, Dataset)
     if split is not None and str(loaded.split) != split:
-        raise DataError(f"--split {split}: {path} is a saved Dataset of split {loaded.split}, not a DatasetDict")
+        held = f"of split {loaded.split}" if loaded.split is not None else "with no split name"
+        raise DataError(f"--split {split}: {path} is a saved Dataset {held}, not a DatasetDict (drop --split)")
     return str(path), loaded.to_list()
