@@ -195,7 +195,9 @@ def data_world(tmp_path_factory) -> Path:
     (world / "nan.jsonl").write_text('{"problem": "q", "answer": NaN}\n')
     (world / "dict.jsonl").write_text('{"problem": "q", "answer": {"x": 1}}\n')
     (world / "bool.json").write_text('[{"problem": "q", "answer": true}]')
-    (world / "badbytes.jsonl").write_bytes(b'{"problem": "q", "answer": "1"}\n{"problem": "\xe9t\xe9", "answer": "2"}\n')
+    (world / "badbytes.jsonl").write_bytes(
+        b'{"problem": "q", "answer": "1"}\n{"problem": "\xe9t\xe9", "answer": "2"}\n'  # Latin-1, not UTF-8
+    )
     (world / "badbytes.csv").write_bytes(b"problem,answer\nq,1\nr\xff,2\n")
     (world / "extra.csv").write_text("problem,answer\nq,1,surplus\n")
     (world / "afile").write_text("not a folder\n")
@@ -214,15 +216,18 @@ DATA_CASES = [
      "{w}/nan.jsonl row 0 column 'answer': answer is nan"),
     (["math500", "--input", "{w}/dict.jsonl", "--output", "{w}/o.parquet"],
      "{w}/dict.jsonl row 0 column 'answer': answer is a dict ({{'x': 1}})"),
-    (["math500", "--input", "{w}/bool.json", "--output", "{w}/o.parquet"], "bool.json row 0 column 'answer': answer is a bool"),
+    (["math500", "--input", "{w}/bool.json", "--output", "{w}/o.parquet"],
+     "bool.json row 0 column 'answer': answer is a bool"),
     (["minerva", "--input", "{w}/parts", "--output", "{w}/o.parquet"], "{w}/parts/part-1.jsonl row 1 column 'answer'"),
     (["math500", "--input", "{w}/badbytes.jsonl", "--output", "{w}/o.parquet"],
      "{w}/badbytes.jsonl:2: not UTF-8 text (byte 0xe9 at column 14)"),
     (["math500", "--input", "{w}/badbytes.csv", "--output", "{w}/o.parquet"], "{w}/badbytes.csv:3: not UTF-8"),
     (["math500", "--input", "{w}/extra.csv", "--output", "{w}/o.parquet"], "extra.csv row 0 (line 2): more fields"),
     (["math500", "--input", "{w}/nan.jsonl", "--output", "{w}/in"], "--output {w}/in: is a directory"),
-    (["math500", "--input", "{w}/nan.jsonl", "--output", "{w}/afile/o.parquet"], "{w}/afile is a file, not a directory"),
-    (["math500", "--input", "{w}/nan.jsonl", "--output", "{w}/o.jsonl"], "--output {w}/o.jsonl: unknown format '.jsonl'"),
+    (["math500", "--input", "{w}/nan.jsonl", "--output", "{w}/afile/o.parquet"],
+     "{w}/afile is a file, not a directory"),
+    (["math500", "--input", "{w}/nan.jsonl", "--output", "{w}/o.jsonl"],
+     "--output {w}/o.jsonl: unknown format '.jsonl'"),
     (["math500", "--input", "{w}/in", "--split", "test", "--output", "{w}/in/o.parquet"],
      "--output {w}/in/o.parquet: lies inside the --input directory"),
     (["amc23", "--input", "{w}/amc23.parquet", "--output", "{w}/amc23.parquet"], "is the --input"),
@@ -232,7 +237,8 @@ DATA_CASES = [
      "argument --max-prompt-tokens"),
     (["synthetic", "--n", "0", "--output", "{w}/s.parquet"], "argument --n: expected an integer >= 1, got '0'"),
     (["synthetic", "--n", "5", "--max-operand", "0", "--output", "{w}/s.parquet"], "argument --max-operand"),
-    (["synthetic", "--n", "5", "--kinds", "add,cube", "--output", "{w}/s.parquet"], "argument --kinds: unknown kinds ['cube']"),
+    (["synthetic", "--n", "5", "--kinds", "add,cube", "--output", "{w}/s.parquet"],
+     "argument --kinds: unknown kinds ['cube']"),
     (["synthetic", "--n", "5", "--output", "{w}/afile/s.parquet"], "{w}/afile is a file, not a directory"),
 ]
 
@@ -248,7 +254,8 @@ def test_data_warns_of_a_gpqa_record_with_two_equal_options(tmp_path, capsys):
         "Question,Correct Answer,Incorrect Answer 1,Incorrect Answer 2,Incorrect Answer 3\n"
         "q1,right,w1,w2,w3\nq2,same,w1, same ,w3\n"
     )
-    code, out, err = run(capsys, ["data", "gpqa_diamond", "--input", str(gpqa), "--output", str(tmp_path / "g.parquet")])
+    argv = ["data", "gpqa_diamond", "--input", str(gpqa), "--output", str(tmp_path / "g.parquet")]
+    code, out, err = run(capsys, argv)
     assert code == 0 and "kept 2" in out
     assert err.count("\n") == 1 and f"warning: {gpqa} row 1: 'Correct Answer' and 'Incorrect Answer 2'" in err
 

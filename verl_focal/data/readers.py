@@ -78,7 +78,10 @@ def files_of_split(files: list[Path], root: Path, split: str | None) -> list[Pat
         if named:
             by_split.setdefault(named, []).append(file)
     if len(by_split) > 1:
-        groups = "; ".join(f"{'/'.join(sorted(k))}: {_listing(v, root, 3)}" for k, v in sorted(by_split.items(), key=str))
+        groups = "; ".join(
+            f"{'/'.join(sorted(names))}: {_listing(group, root, 3)}"
+            for names, group in sorted(by_split.items(), key=str)
+        )
         raise DataError(f"{root}: holds files of several splits ({groups}); choose one with --split")
     return files
 
@@ -126,7 +129,9 @@ def _csv_rows(path: Path) -> list[dict[str, Any]]:
     try:
         for number, row in enumerate(reader):
             if None in row:  # DictReader files surplus fields under the key None
-                raise DataError(f"{path} row {number} (line {reader.line_num}): more fields than the header has columns")
+                raise DataError(
+                    f"{path} row {number} (line {reader.line_num}): more fields than the header has columns"
+                )
             rows.append(row)
     except csv.Error as error:
         raise DataError(f"{path}:{reader.line_num}: not readable as CSV ({error})") from error

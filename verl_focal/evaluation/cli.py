@@ -80,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--subsample-size", type=integer(1), help="m of the test (default 256, or n/4 when smaller)")
     parser.add_argument("--compare-k", type=integer_list(1), help="k values tested (default 1 and m)")
     parser.add_argument("--iterations", type=integer(1), help="paired subsamples (default 50000)")
-    parser.add_argument("--alpha", type=real(0, 1, low_open=True, high_open=True), help="two-sided level (default 0.05)")
+    parser.add_argument("--alpha", type=real(0, 1, low_open=True, high_open=True),
+                        help="two-sided level (default 0.05)")
     parser.add_argument("--seed", type=integer(0), help="seed of the test's draws (default 0)")
     return parser
 

@@ -83,7 +83,7 @@ def is_step_dump(path: Path) -> bool:
 
 
 def resolve_run_path(path: str, step: int | None = None) -> Path:
-    """A file as given; a directory (``trainer.validation_data_dir``) gives ``<step>.jsonl``, the last step by default."""
+    """A file as given; a directory (``trainer.validation_data_dir``) gives ``<step>.jsonl``, the last by default."""
     p = Path(path)
     if p.is_dir():
         steps = {int(f.stem): f for f in p.glob("*.jsonl") if is_step_dump(f) and f.is_file()}
