@@ -23,6 +23,8 @@ class PassAtKTrainer(PPOTrainerSync):
         # name would switch on the asynchronous paths. Our name has done its job (class lookup).
         with open_dict(config):
             config.trainer.v1.trainer_mode = "sync"
+        # Read (and validate) algorithm.focal now: a bad focal key fails before any worker starts.
+        self._success_threshold = read_focal_config(config.algorithm).success_threshold
         super().__init__(config)
 
     def _val_metrics_update(
@@ -37,7 +39,7 @@ class PassAtKTrainer(PPOTrainerSync):
                 sample_uids,
                 reward_extra_infos_dict,
                 expected_acc_counts=expected_acc_counts,
-                success_threshold=read_focal_config(self.config.algorithm).success_threshold,
+                success_threshold=self._success_threshold,
             )
         )
         return metrics
