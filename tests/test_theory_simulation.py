@@ -135,7 +135,8 @@ def test_runs_are_independent_rows_and_reproducible():
     "overrides, match",
     [({"optimizer": "rmsprop"}, "optimizer"), ({"objective": "ratio"}, "objective"),
      ({"group_sizes": (1,)}, "group_sizes"), ({"gammas": (-1.0,)}, "gammas"),
-     ({"lr": 0.0}, "lr"), ({"steps": 0}, "steps")],
+     ({"lr": 0.0}, "lr"), ({"steps": 0}, "steps"), ({"adam_eps": 0.0}, "adam_eps"),
+     ({"adam_eps": -1e-8}, "adam_eps"), ({"weight_decay": -1.0}, "weight_decay"), ({"seeds": (-1,)}, "seeds")],
 )
 def test_bad_config_is_named(overrides, match):
     with pytest.raises(ValueError, match=match):

@@ -112,6 +112,12 @@ class SimulationConfig:
             raise ValueError(f"steps and log_every must be >= 1, got {self.steps} and {self.log_every}")
         if not (np.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
+        if not (np.isfinite(self.adam_eps) and self.adam_eps > 0):
+            raise ValueError(f"adam_eps must be a positive number, got {self.adam_eps!r}")
+        if not (np.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ValueError(f"weight_decay must be a finite number >= 0, got {self.weight_decay!r}")
+        if any(int(seed) != seed or seed < 0 for seed in self.seeds):
+            raise ValueError(f"seeds must be integers >= 0, got {self.seeds!r}")
 
 
 def focal_grpo_advantages(
