@@ -41,7 +41,8 @@ method="${2%.yaml}"
 shift 2
 
 case "/$model/$method" in
-    */_*) echo "$me: $model/$method: names starting with _ are not recipes (_shared/ holds the layers they compose)" >&2
+    */_*) echo "$me: $model/$method: names starting with _ are not recipes" \
+               "(_shared/ holds the layers they compose)" >&2
           usage ;;
     */..*) echo "$me: $model/$method: not a recipe name" >&2; usage ;;
     /tiny/*) echo "$me: recipes/tiny are CPU smoke tests: run them with \`verl-focal demo\` (docs/cpu.md)" >&2; exit 2 ;;

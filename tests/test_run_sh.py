@@ -80,7 +80,7 @@ def test_missing_data_prints_the_command_that_makes_it(tmp_path, ray_tmp):
     assert (f"make it with: verl-focal data deepscaler --input <local copy of agentica-org/DeepScaleR-Preview-"
             f"Dataset> --tokenizer <local copy of Qwen/Qwen2.5-7B> --output {data}/deepscaler.parquet") in err
     assert f"missing data.val_files: {data}/aime25.parquet" in err
-    assert f"verl-focal data aime25 --input <local copy of" in err and f"--output {data}/aime25.parquet" in err
+    assert "verl-focal data aime25 --input <local copy of" in err and f"--output {data}/aime25.parquet" in err
 
 
 def test_the_check_reads_the_composed_config(tmp_path, ray_tmp):
