@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Launch one of the paper's recipes with verl's stock trainer:
 #
-#   recipes/run.sh <model> <method> [hydra overrides...]
+#   recipes/run.sh <model>[/megatron] <recipe> [hydra overrides...]
 #   recipes/run.sh qwen2_5_7b f_grpo
 #   recipes/run.sh qwen2_5_7b/megatron f_cispo trainer.nnodes=4
 #   NNODES=1 GPUS_PER_NODE=8 recipes/run.sh qwen3_4b_base f_dapo algorithm.focal.gamma=1.0
@@ -15,17 +15,23 @@
 #   MODEL_PATH       a local copy of the model [the recipe's Hugging Face id]
 #   CKPT_DIR         checkpoint and validation-dump directory [verl's checkpoints/<project>/<experiment>]
 #   PYTHON           interpreter with verl and verl-focal installed [python3]
-#   DRY_RUN=1        print the command without running it
+#   DRY_RUN=1        print the command without checking or running it
+#   SKIP_CHECKS=1    launch without the checks below (e.g. data that only the cluster's nodes can see)
 #
-# Overrides given on the command line come last, so they win over everything above.
+# Before it launches (seconds, no Ray): the interpreter has verl and verl_focal, the recipe composes with the
+# overrides, and every local data file it reads exists; a missing one is reported with the `verl-focal data`
+# command that makes it (recipes/_shared/preflight.py). Overrides given on the command line come last, so
+# they win over everything above.
 set -euo pipefail
 
 recipes_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+me="$(basename "$0")"
 
 usage() {
-    echo "usage: $(basename "$0") <model> <method> [hydra overrides...]" >&2
-    echo "models and methods:" >&2
-    (cd "$recipes_dir" && find . -name '*.yaml' -not -path '*/_*' | sed 's|^\./||; s|\.yaml$||' | sort | sed 's|^|  |') >&2
+    echo "usage: $me <model>[/megatron] <recipe> [hydra overrides...]" >&2
+    echo "recipes:" >&2
+    (cd "$recipes_dir" && find . -name '*.yaml' -not -path '*/_*' -not -path './tiny/*' | sed 's|^\./||; s|\.yaml$||' |
+        sort | sed 's|^|  |') >&2
     exit 2
 }
 
@@ -34,15 +40,23 @@ model="${1%/}"
 method="${2%.yaml}"
 shift 2
 
+case "/$model/$method" in
+    */_*) echo "$me: $model/$method: names starting with _ are not recipes" \
+               "(_shared/ holds the layers they compose)" >&2
+          usage ;;
+    */..*) echo "$me: $model/$method: not a recipe name" >&2; usage ;;
+    /tiny/*) echo "$me: recipes/tiny are CPU smoke tests: run them with \`verl-focal demo\` (docs/cpu.md)" >&2; exit 2 ;;
+esac
 config_dir="$recipes_dir/$model"
 if [[ ! -f "$config_dir/$method.yaml" ]]; then
-    echo "$(basename "$0"): no recipe $model/$method.yaml under $recipes_dir" >&2
+    echo "$me: no recipe $model/$method.yaml under $recipes_dir" >&2
     usage
 fi
 
+python="${PYTHON:-python3}"
 data_dir="${VERL_FOCAL_DATA:-$HOME/data/verl-focal}"
 cmd=(
-    "${PYTHON:-python3}" -m verl.trainer.main_ppo
+    "$python" -m verl.trainer.main_ppo
     "--config-path=$config_dir"
     "--config-name=$method"
     "data.train_files=${TRAIN_FILES:-$data_dir/deepscaler.parquet}"
@@ -54,7 +68,18 @@ if [[ -n "${MODEL_PATH:-}" ]]; then cmd+=("actor_rollout_ref.model.path=$MODEL_P
 if [[ -n "${CKPT_DIR:-}" ]]; then cmd+=("trainer.default_local_dir=$CKPT_DIR"); fi
 cmd+=("$@")
 
+if [[ "${DRY_RUN:-0}" == 1 ]]; then
+    printf '%q ' "${cmd[@]}"
+    printf '\n'
+    exit 0
+fi
+if [[ "${SKIP_CHECKS:-0}" != 1 ]]; then
+    if ! command -v "$python" >/dev/null 2>&1; then
+        echo "$me: no interpreter '$python'; point PYTHON= at the one with verl and verl-focal installed" >&2
+        exit 3
+    fi
+    "$python" "$recipes_dir/_shared/preflight.py" "$config_dir" "$method" "${cmd[@]:5}"
+fi
 printf '%q ' "${cmd[@]}"
 printf '\n'
-if [[ "${DRY_RUN:-0}" == 1 ]]; then exit 0; fi
 exec "${cmd[@]}"
