@@ -110,7 +110,8 @@ def method_leaf(model: str, method: str, megatron: bool) -> Leaf:
         title = f"{name} on {spec.title}: paper Table 1" + (
             f", gamma {spec.gamma[base]} (Table 7)." if focal else "."
         )
-    layers = [f"model/{model}", f"method/{base}"] + (["dapo_full"] if full else []) + (["focal"] if focal else [])
+    # focal before dapo_full: focal.yaml declares the default success_threshold, dapo_full.yaml moves it to 0.
+    layers = [f"model/{model}", f"method/{base}"] + (["focal"] if focal else []) + (["dapo_full"] if full else [])
     keys = []
     if focal:
         keys.append(("algorithm.focal.gamma", spec.gamma[base], f"paper Table 7: {spec.title} / {name}"))
