@@ -121,7 +121,8 @@ def test_unusable_references_score_zero(ground_truth):
 
 BAD_RESPONSES = [None, "", 12345, b"bytes", "\ud800\udfff broken", "\x00" * 100, "[[" * 200_000,
                  "\\boxed{" * 100_000, "```python\n" * 50_000, "1+" * 200_000, "(((" * 100_000,
-                 "[(1, 2)" + " " * 300_000, "<answer>" * 100_000, "</think>" * 100_000]
+                 "[(1, 2)" + " " * 300_000, '[["1",' + " " * 300_000, "<answer>" * 100_000, "</think>" * 100_000,
+                 "x = " * 50_000 + "{", "{" * 100_000]
 
 
 @pytest.mark.parametrize("position", range(len(BAD_RESPONSES)))

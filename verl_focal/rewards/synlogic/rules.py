@@ -194,7 +194,9 @@ def time_sequence(answer: str, ref: Reference) -> bool:
         return False
 
 
-_KUKURASU_ROW = r'\[(?:\s*"[X1]"\s*,\s*)*\s*"[X1]"\s*\]'
+# The verifier's row pattern is \[(?:\s*"[X1]"\s*,\s*)*\s*"[X1]"\s*\]; this one matches the same strings without
+# two \s* side by side, which made the original quadratic in a run of spaces after a comma.
+_KUKURASU_ROW = r'\[\s*"[X1]"(?:\s*,\s*"[X1]")*\s*\]'
 _KUKURASU_GRID = re.compile(r"\[\s*" + _KUKURASU_ROW + r"\s*(?:,\s*" + _KUKURASU_ROW + r"\s*)*\]")
 
 
