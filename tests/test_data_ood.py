@@ -29,7 +29,8 @@ def test_ifeval_rows_carry_the_record_and_table_9_prompt(tmp_path, capsys, sourc
     written = rows(out)
     assert len(written) == 3 and {row["data_source"] for row in written} == {"ifeval"}
     first = written[0]
-    assert first["prompt"][-1] == {"role": "user", "content": "Write two sentences about rivers without using any commas."}
+    question = "Write two sentences about rivers without using any commas."
+    assert first["prompt"][-1] == {"role": "user", "content": question}
     assert (first["prompt"][0]["content"] if len(first["prompt"]) == 2 else None) == system
     truth = json.loads(first["reward_model"]["ground_truth"])
     assert truth["instruction_id_list"] == ["punctuation:no_comma", "length_constraints:number_sentences"]
@@ -51,7 +52,8 @@ def test_synlogic_keeps_scored_tasks_and_names_the_dropped(tmp_path, capsys):
     assert all(r["data_source"] == "synlogic" and len(r["prompt"]) == 1 for r in written)
     counting, dyck, _ = (r["reward_model"]["ground_truth"] for r in written)
     assert compute_score("synlogic", "<think>2+1</think>\\boxed{3}", counting)["acc"] is True
-    assert compute_score("synlogic", "([])", dyck)["acc"] is True and compute_score("synlogic", "([]", dyck)["acc"] is False
+    assert compute_score("synlogic", "([])", dyck)["acc"] is True
+    assert compute_score("synlogic", "([]", dyck)["acc"] is False
 
 
 def test_synlogic_hard_and_a_single_file(tmp_path):
@@ -59,8 +61,8 @@ def test_synlogic_hard_and_a_single_file(tmp_path):
     assert verl_focal(["data", "synlogic", "--input", str(FIXTURES / "synlogic"), "--config", "hard",
                        "--output", str(out), "--model", "qwen2_5_7b"]) == 0
     assert rows(out)[0]["prompt"][0] == {"role": "system", "content": "You are a helpful assistant."}
-    assert verl_focal(["data", "synlogic", "--input", str(FIXTURES / "synlogic" / "synlogic_hard" / "validation.parquet"),
-                       "--output", str(out), "--model", "qwen2_5_7b"]) == 0
+    single = FIXTURES / "synlogic" / "synlogic_hard" / "validation.parquet"
+    assert verl_focal(["data", "synlogic", "--input", str(single), "--output", str(out), "--model", "qwen2_5_7b"]) == 0
 
 
 def test_verl_rlhf_dataset_reads_math_and_ood_files_together(tmp_path):

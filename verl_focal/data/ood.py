@@ -50,7 +50,8 @@ class OodReport:
         lines += [f"  dropped {n} rows of task {task}: not scored ({reason})"
                   for (task, reason), n in sorted(self.dropped.items())]
         if self.tasks:
-            lines.append(f"  tasks kept ({len(self.tasks)}): " + ", ".join(f"{t} {n}" for t, n in sorted(self.tasks.items())))
+            kept = ", ".join(f"{task} {n}" for task, n in sorted(self.tasks.items()))
+            lines.append(f"  tasks kept ({len(self.tasks)}): {kept}")
         lines.append(f"  prompt for {self.model}: " + (f"system turn {system!r}" if system else "no system turn"))
         if self.model == "qwen3_4b_base":
             lines.append(f"  evaluate with +data.apply_chat_template_kwargs.enable_thinking="
