@@ -112,11 +112,11 @@ def test_ladder_table_csv_json_and_plot(runs, tmp_path, capsys):
     # CSV: long format, full precision
     with open(out_csv, newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert len(rows) == 2 * 3 * len(ks)  # runs x (2 benchmarks + macro) x ks
+    assert len(rows) == 2 * 4 * len(ks)  # runs x (2 benchmarks + avg math + macro) x ks
     for row in rows:
         run = {"base": "A", "focal": "B"}[row["run"]]
         k = int(row["k"])
-        if row["data_source"] == "macro avg":
+        if row["data_source"] in ("macro avg", "avg math"):  # both average aime24 and math500 here
             expected = np.mean([expected_pass(run, s, k) for s in ("aime24", "math500")])
         else:
             expected = expected_pass(run, row["data_source"], k)

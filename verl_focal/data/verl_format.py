@@ -16,16 +16,19 @@ SYSTEM_PROMPT = "Please reason step by step, and put your final answer within \\
 
 
 def make_row(
-    data_source: str, question: str, answer: str, split: str, index: int, source_id: str, ability: str = "math"
+    data_source: str, question: str, answer: str, split: str, index: int, source_id: str, ability: str = "math",
+    system: str | None = SYSTEM_PROMPT,
 ) -> dict[str, Any]:
-    """One verl row: the chat ``prompt`` (system + user turn), the rule-based reference and ``extra_info``.
+    """One verl row: the chat ``prompt`` (``system`` turn, if any, + user turn), the rule-based reference and
+    ``extra_info``.
 
     ``extra_info`` has the same keys in every row (parquet needs one struct type per column); ``compute_score``
     receives it.
     """
+    turns = [{"role": "system", "content": system}] if system is not None else []
     return {
         "data_source": data_source,
-        "prompt": [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": question}],
+        "prompt": [*turns, {"role": "user", "content": question}],
         "ability": ability,
         "reward_model": {"style": "rule", "ground_truth": answer},
         "extra_info": {"split": split, "index": index, "id": source_id},

@@ -18,6 +18,13 @@ from verl_focal.evaluation.significance import MACRO, PairedDifference, paired_s
 from verl_focal.user_files import replacing
 
 
+# The paper's averages (Tables 1-3): "Avg. Math" over the six in-domain benchmarks, "Avg. OOD" over the three
+# out-of-domain ones, unweighted, under the data_source names `verl-focal data` writes.
+MATH_BENCHMARKS = ("math500", "aime24", "aime25", "amc23", "minerva", "olympiadbench")
+OOD_BENCHMARKS = ("gpqa_diamond", "ifeval", "synlogic")
+AVERAGES = {"avg math": MATH_BENCHMARKS, "avg OOD": OOD_BENCHMARKS}
+
+
 @dataclass(frozen=True)
 class LadderCell:
     value: float  # mean pass@k over the problems with at least k samples; NaN when there are none
@@ -31,7 +38,8 @@ def default_ks(runs: Sequence[Run]) -> list[int]:
 
 
 def ladder(run: Run, ks: Sequence[int]) -> dict[str, dict[int, LadderCell]]:
-    """``{data_source: {k: cell}}`` plus ``MACRO``: the unweighted mean over data sources (NaN if one is NaN)."""
+    """``{data_source: {k: cell}}``, then ``avg math`` and ``avg OOD`` (:data:`AVERAGES`) over those of their
+    benchmarks the run has, then ``MACRO``: the unweighted mean over all data sources (NaN if one is NaN)."""
     table: dict[str, dict[int, LadderCell]] = {}
     for source in run.data_sources:
         members = [p for p in run.problems if p.data_source == source]
@@ -43,15 +51,38 @@ def ladder(run: Run, ks: Sequence[int]) -> dict[str, dict[int, LadderCell]]:
             usable = ~np.isnan(values[j])
             value = float(values[j][usable].mean()) if usable.any() else math.nan
             table[source][k] = LadderCell(value, int(usable.sum()), int((~usable).sum()))
-    table[MACRO] = {
+    for name, members in averaged_benchmarks(run).items():
+        table[name] = _mean_cells(table, members, ks)
+    table[MACRO] = _mean_cells(table, run.data_sources, ks)
+    return table
+
+
+def averaged_benchmarks(run: Run) -> dict[str, list[str]]:
+    """``{"avg math": [...], "avg OOD": [...]}``: each average's benchmarks present in ``run`` (absent if none)."""
+    present = {name: [b for b in benchmarks if b in run.data_sources] for name, benchmarks in AVERAGES.items()}
+    return {name: members for name, members in present.items() if members}
+
+
+def _mean_cells(table: dict[str, dict[int, LadderCell]], members: Sequence[str], ks: Sequence[int]):
+    return {
         k: LadderCell(
-            float(np.mean([table[s][k].value for s in run.data_sources])),
-            sum(table[s][k].problems for s in run.data_sources),
-            sum(table[s][k].short for s in run.data_sources),
+            float(np.mean([table[s][k].value for s in members])),
+            sum(table[s][k].problems for s in members),
+            sum(table[s][k].short for s in members),
         )
         for k in ks
     }
-    return table
+
+
+def average_notes(run: Run) -> list[str]:
+    """One line per average that lacks some of its benchmarks: it is then not the paper's number."""
+    notes = []
+    for name, members in averaged_benchmarks(run).items():
+        missing = [b for b in AVERAGES[name] if b not in members]
+        if missing:
+            notes.append(f"{name} averages {len(members)} of {len(AVERAGES[name])} benchmarks "
+                         f"({', '.join(members)}); missing {', '.join(missing)}")
+    return notes
 
 
 def short_prompts(run: Run, k_max: int) -> list[dict]:
@@ -146,7 +177,7 @@ def format_table(run: Run, table: dict[str, dict[int, LadderCell]], ks: Sequence
         f"run {run.label}  ({run.path}; {run.kind}; correct = {run.correctness}; "
         f"{len(run.problems)} prompts, {samples} samples each)"
     ]
-    lines += [f"  note: {note}" for note in run.notes]
+    lines += [f"  note: {note}" for note in run.notes + average_notes(run)]
     width = max(len(name) for name in table) + 2
     lines.append("  " + "benchmark".ljust(width) + "prompts " + "".join(f"{'pass@' + str(k):>10}" for k in ks))
     flagged = False
@@ -216,6 +247,8 @@ def report_dict(runs, tables, ks, comparison: Comparison | None) -> dict:
                     for source, cells in table.items()
                 },
                 "short_prompts": short_prompts(run, max(ks)),
+                "averages": {name: {"benchmarks": members, "missing": [b for b in AVERAGES[name] if b not in members]}
+                             for name, members in averaged_benchmarks(run).items()},
             }
             for run, table in zip(runs, tables)
         ],
