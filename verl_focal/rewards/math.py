@@ -143,21 +143,22 @@ def _score_math(
     tail = sanitize(solution_str, MAX_RESPONSE_TAIL_CHARS)
     if not gold:
         return False, "", OK, False
+    shown = last_boxed(tail)  # pred as the model wrote it where there is a box: maj@n votes on it
     if lenient_percent and ("%" in gold or "%" in tail):
         gold, tail = strip_percent(gold).strip(), strip_percent(tail)
     decided = fast_verdict(gold, tail)
     if decided is not None:
-        return decided[0], decided[1], OK, False
+        return decided[0], shown.strip() if shown is not None else decided[1], OK, False
     boxed = last_boxed(tail)
     if symbolic_risk(gold) or (boxed is not None and symbolic_risk(boxed)):
-        return boxed is not None and normalize(boxed) == normalize(gold), boxed or "", OK, True
+        return boxed is not None and normalize(boxed) == normalize(gold), (shown or "").strip(), OK, True
     outcome = get_pool().run(VERIFY, (gold, tail), timeout=timeout, total_timeout=total_timeout)
     if outcome.status != OK:
         if outcome.status != TIMED_OUT:
             logger.warning("verl-focal verifier %s for gold=%r: %s", outcome.status, gold[:80], outcome.error)
-        return False, (boxed or "").strip(), outcome.status, False
+        return False, (shown or "").strip(), outcome.status, False
     equal, extracted = outcome.value
-    return equal, extracted, OK, False
+    return equal, (shown.strip() if shown is not None else extracted), OK, False
 
 
 def extract_choice(response: str) -> str | None:

@@ -95,20 +95,29 @@ def _init_worker(owner_pid: int, memory_mb: int, preload: tuple[str, ...]) -> No
 
 
 def _watch_owner(owner_pid: int, forker: int) -> None:
-    # Portable fallback for PR_SET_PDEATHSIG; it runs whenever the check releases the GIL.
+    # Needed besides PR_SET_PDEATHSIG: every worker holds the fork server's "clients alive" pipe (so that it could
+    # start processes of its own), so the fork server outlives its owner as long as a busy worker does. Python
+    # switches to this thread every few milliseconds even while the main thread runs a long check.
     while os.getppid() == forker and _alive(owner_pid):
         time.sleep(1.0)
     os._exit(0)
 
 
 def _alive(pid: int) -> bool:
+    """True while ``pid`` runs; a zombie (dead, not yet reaped by its parent) counts as dead."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
         return False
-    except PermissionError:
+    except OSError:  # no /proc: ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
         return True
-    return True
 
 
 def _cap_memory(memory_mb: int) -> None:
