@@ -86,6 +86,22 @@ def test_non_equivalent_answers_score_zero(gold, pred):
     assert result["acc"] is False and result["score"] == 0.0, result
 
 
+@pytest.mark.parametrize(
+    "key,value",
+    [("timeout", "abc"), ("timeout", float("nan")), ("timeout", float("inf")), ("timeout", 0), ("timeout", -1.0),
+     ("timeout", True), ("timeout", None), ("total_timeout", "300"), ("total_timeout", float("nan")),
+     ("dapo_scale", "false"), ("dapo_scale", 1), ("dapo_scale", None), ("lenient_percent", "true")],
+)
+def test_bad_reward_kwargs_raise_naming_the_key(key, value):
+    with pytest.raises(ValueError, match=f"reward_kwargs.{key} "):
+        compute_score("math500", "\\boxed{7}", "7", **{key: value})
+
+
+def test_total_timeout_must_cover_the_timeout():
+    with pytest.raises(ValueError, match="reward_kwargs.total_timeout"):
+        compute_score("math500", "\\boxed{7}", "7", timeout=30, total_timeout=10)
+
+
 def test_dapo_scale_is_plus_minus_one():
     assert score("7", "7", dapo_scale=True)["score"] == 1.0
     assert score("8", "7", dapo_scale=True)["score"] == -1.0
@@ -346,6 +362,26 @@ def test_loaded_by_verl_from_its_own_config():
     wrong = reward_fn(data_source="aime24", solution_str="\\boxed{34}", ground_truth="33", extra_info={"index": 1})
     assert (right["score"], wrong["score"]) == (1.0, -1.0)
     assert right["data_source"] == "aime24" and set(right) == KEYS
+
+
+@pytest.mark.parametrize("override,key", [("dapo_scale='false'", "dapo_scale"), ("timeout=abc", "timeout"),
+                                          ("timeout=nan", "timeout")])
+def test_verl_config_with_a_bad_reward_kwarg_raises_at_the_first_call(override, key):
+    """On verl's command line `dapo_scale=false` is a bool but a quoted 'false' a string; `nan` is a float."""
+    from hydra import compose, initialize_config_dir
+    import verl
+    from verl.trainer.ppo.reward import get_custom_reward_fn
+
+    config_dir = str(Path(verl.__file__).parent / "trainer" / "config")
+    with initialize_config_dir(config_dir=config_dir, version_base=None):
+        config = compose(
+            config_name="ppo_trainer",
+            overrides=["reward.custom_reward_function.path=pkg://verl_focal.rewards.math",
+                       f"+reward.custom_reward_function.reward_kwargs.{override}"],
+        )
+    reward_fn = get_custom_reward_fn(config)
+    with pytest.raises(ValueError, match=f"reward_kwargs.{key} "):
+        reward_fn(data_source="aime24", solution_str="\\boxed{33}", ground_truth="33", extra_info={})
 
 
 LATEX_PIECES = ["\\boxed{", "\\fbox{", "{", "}", "^", "^{", "\\frac{", "\\sqrt{", "(", ")", "[", "]", "!", "1", "9",

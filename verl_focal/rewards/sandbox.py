@@ -24,7 +24,7 @@ that overruns. What this module adds (measurements in docs/rewards.md):
 Any scorer can run its own bounded function here: ``get_pool().run(function, args, timeout=..., total_timeout=...)``
 with a picklable module-level function, or its name ``"package.module:function"`` (then the calling process need
 not import the module: only workers do); list its module in ``PRELOAD`` (before the first call of the process) to
-have workers import it, and its ``warm_up()``, if any, run, before they take tasks.
+have workers start with it imported (and warm, if importing it warms it).
 """
 
 from __future__ import annotations
@@ -50,7 +50,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_WORKERS = int(os.environ.get("VERL_FOCAL_REWARD_WORKERS", str(min(4, os.cpu_count() or 1))))
 # How much a worker may grow beyond its size when it starts.
 DEFAULT_MEMORY_MB = int(os.environ.get("VERL_FOCAL_REWARD_MEMORY_MB", "2048"))
-# Modules every worker imports before its first task (in the fork server, so once per process).
+# Modules every worker imports before its first task: the fork server imports them once, and workers fork from
+# it. Importing one should bring a process to steady state (caches filled), since the fork server does no more.
 PRELOAD: list[str] = ["verl_focal.rewards._worker"]
 
 OK, TIMED_OUT, ERROR, UNVERIFIED = "ok", "timed_out", "error", "unverified"
@@ -76,7 +77,7 @@ class Outcome:
 
 
 def _init_worker(owner_pid: int, memory_mb: int, preload: tuple[str, ...]) -> None:
-    """pebble worker initializer: die with the owner, cap memory, load and warm the scorers' modules."""
+    """pebble worker initializer: die with the owner, cap memory, import the scorers' modules."""
     forker = os.getppid()  # the fork server
     try:  # Linux: the kernel SIGKILLs us when the fork server exits, however it exits
         import ctypes
@@ -88,10 +89,8 @@ def _init_worker(owner_pid: int, memory_mb: int, preload: tuple[str, ...]) -> No
         os._exit(0)
     threading.Thread(target=_watch_owner, args=(owner_pid, forker), daemon=True).start()
     _cap_memory(memory_mb)
-    for name in preload:
-        warm_up = getattr(importlib.import_module(name), "warm_up", None)
-        if warm_up is not None:
-            warm_up()
+    for name in preload:  # already imported in the fork server, unless someone else had started it
+        importlib.import_module(name)
 
 
 def _watch_owner(owner_pid: int, forker: int) -> None:
