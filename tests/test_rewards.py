@@ -281,6 +281,19 @@ def test_timed_out_worker_is_killed_and_replaced():
     assert len(pool.pids()) == pool.size
 
 
+def test_an_idle_worker_killed_from_outside_does_not_cost_a_score():
+    """pebble gives up its whole pool when a worker dies outside a task (an OOM kill, say); ours replaces it."""
+    pool = get_pool()
+    _warm_pool()
+    while len(pool.pids()) < pool.size:
+        time.sleep(0.1)
+    os.kill(pool.pids()[0], 9)
+    time.sleep(0.5)  # pebble notices within its 0.1 s status loop
+    result = score("\\frac{2}{4}", "0.5")  # needs a worker
+    assert result["acc"] is True and result["unverified"] == 0, result
+    assert len(pool.pids()) >= 1
+
+
 @pytest.mark.parametrize("how", ["SIGKILL", "exit"])
 def test_workers_die_with_their_parent(how):
     # The parent starts the pool from a short-lived thread (as verl's executor does), reports every process it
