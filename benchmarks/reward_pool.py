@@ -103,25 +103,10 @@ def _succeeds(future) -> bool:
 
 OWNER = """
 import multiprocessing, os, sys, threading, time
-from pathlib import Path
 import pebble
-sys.path.insert(0, {here!r})
+sys.path[:0] = [{here!r}, {root!r}]
 import reward_pool
-
-def descendants(root):
-    children = {{}}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
+from verl_focal.rewards.sandbox import descendants
 
 if __name__ == "__main__":
     box = {{}}
@@ -150,7 +135,7 @@ if __name__ == "__main__":
 
 def owner_dies(method: str) -> None:
     script = HERE / f".reward_pool_owner_{method}.py"
-    script.write_text(textwrap.dedent(OWNER.format(here=str(HERE), method=method)))
+    script.write_text(textwrap.dedent(OWNER.format(here=str(HERE), root=str(HERE.parent), method=method)))
     try:
         owner = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                  text=True)

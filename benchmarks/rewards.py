@@ -17,7 +17,7 @@ executor). verl's worker processes log every hostile input in full on stderr: ru
 
 The load row: ``--load-threads`` callers score a corpus of the same distribution in which 5% of the answers are
 slow to verify yet pass every screen (``\\binom{999999}{500000}``, ``(x+1)^{3000}``: math-verify needs minutes
-for each), each scorer with its default timeout (ours 10 s per check, verl's 30 s per call). It reports how many
+for each), each scorer with its default timeout (ours 5 s per check, verl's 30 s per call). It reports how many
 answers that math-verify accepts each scorer scored 0, the throughput, and the slowest call on a correct answer.
 """
 
@@ -175,8 +175,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
-                        help="our verifier processes (default: our default, min(4, cores); verl's pool has 4)")
+    parser.add_argument("--workers", type=int, default=4, help="our verifier processes (our default 4, as verl's)")
     parser.add_argument("--load-samples", type=int, default=200)
     parser.add_argument("--load-threads", type=int, default=32)
     args = parser.parse_args()

@@ -302,24 +302,8 @@ def test_workers_die_with_their_parent(how):
     script = textwrap.dedent(
         f"""
         import os, threading, time
-        from pathlib import Path
         from verl_focal.rewards.math import compute_score
-        from verl_focal.rewards.sandbox import get_pool
-
-        def descendants(root):
-            children = {{}}
-            for stat in Path("/proc").glob("[0-9]*/stat"):
-                try:
-                    fields = stat.read_text().rsplit(")", 1)[1].split()
-                except OSError:
-                    continue
-                children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-            found, todo = [], [root]
-            while todo:
-                for child in children.get(todo.pop(), []):
-                    found.append(child)
-                    todo.append(child)
-            return found
+        from verl_focal.rewards.sandbox import descendants, get_pool
 
         if __name__ == "__main__":
             t = threading.Thread(target=lambda: compute_score("m", "\\\\boxed{{x^2+1}}", "1+x^2")); t.start(); t.join()

@@ -8,6 +8,7 @@ below decides in-process only where math-verify's verdict is certain (see :func:
 from __future__ import annotations
 
 import re
+from fractions import Fraction
 
 # A final answer sits at the end of a response; scanning only the tail bounds the work on megabyte outputs.
 MAX_RESPONSE_TAIL_CHARS = 16_384
@@ -113,14 +114,15 @@ def normalize(answer: str) -> str:
 # (shape A) or by the closer of a math environment whose opener stands right before the box (shape B), no other
 # box ends within 70 characters before it, and the environment is not chained to an earlier one, the first match
 # math-verify tries is that box or that environment, and the string it extracts is normalize_latex(c). Then:
-# - c and the reference both plain integers: math-verify compares the two integers (the strings agree only if
-#   the integers do), so the verdict is integer equality;
+# - c and the reference both integers or fractions of integers (\frac{a}{b}, \dfrac, \tfrac, a/b): latex2sympy
+#   gives sympy Integers and Rationals, which math-verify compares exactly (it rounds only when a side is a
+#   Float; the strings agree only if the numbers do), so the verdict is equality of the two rationals;
 # - c identical to the reference (no environment, box or answer phrase inside either): both sides normalize to
 #   the same string, and math-verify's string comparison makes the verdict true.
 # tests/test_rewards_parity.py checks this against math-verify on generated responses of every shape.
 # ---------------------------------------------------------------------------------------------------------------
 
-_PLAIN_INTEGER = re.compile(r"-?\d{1,100}")
+_RATIONAL = re.compile(r"(-?)(?:\\[dt]?frac\{(\d{1,50})\}\{(\d{1,50})\}|(\d{1,50})/(\d{1,50})|(\d{1,100}))")
 _SHAPE_A = re.compile(r"[\s.]*")
 _SHAPE_B = re.compile(r"\s*(\$\$|\$|\\\]|\\\))[\s.]*")
 _OPENERS = {"$$": "$$", "$": "$", "\\]": "\\[", "\\)": "\\("}
@@ -144,11 +146,27 @@ def fast_verdict(reference: str, tail: str) -> tuple[bool, str] | None:
     if end is None or not _settled_box(tail, start, end):
         return None
     answer, gold = tail[start + 7 : end].strip(), reference.strip()
-    if _PLAIN_INTEGER.fullmatch(gold) and _PLAIN_INTEGER.fullmatch(answer):
-        return int(gold) == int(answer), answer
+    gold_value, answer_value = _rational(gold), _rational(answer)
+    if gold_value is not None and answer_value is not None:
+        return gold_value == answer_value, answer
     if answer == gold and re.search(r"\w", gold) and not _UNSAFE_IN_IDENTICAL.search(gold):
         return True, answer
     return None
+
+
+def _rational(text: str) -> Fraction | None:
+    match = _RATIONAL.fullmatch(text)
+    if match is None:
+        return None
+    sign, numerator, denominator, slash_numerator, slash_denominator, integer = match.groups()
+    if integer is not None:
+        value = Fraction(int(integer))
+    else:
+        top, bottom = (numerator, denominator) if numerator is not None else (slash_numerator, slash_denominator)
+        if int(bottom) == 0:
+            return None  # sympy's zoo: leave it to math-verify
+        value = Fraction(int(top), int(bottom))
+    return -value if sign else value
 
 
 def _settled_box(tail: str, start: int, end: int) -> bool:

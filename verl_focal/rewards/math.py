@@ -31,7 +31,8 @@ logger = logging.getLogger(__name__)
 
 # Named, not imported: this process never loads math-verify; its workers do.
 VERIFY = "verl_focal.rewards._worker:verify_response"
-DEFAULT_TIMEOUT_S = 10.0
+# math-verify's own default (5 s for parsing, 5 s for comparing); a sound check takes well under a second.
+DEFAULT_TIMEOUT_S = 5.0
 DEFAULT_TOTAL_TIMEOUT_S = 300.0
 # data_source values scored as multiple choice (ground truth is a letter); see verl_focal.data.
 MULTIPLE_CHOICE_SOURCES = frozenset({"gpqa_diamond", "gpqa"})

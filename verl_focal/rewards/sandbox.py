@@ -40,14 +40,17 @@ from concurrent.futures import CancelledError
 from concurrent.futures import TimeoutError as FuturesTimeoutError
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import pebble
 
 logger = logging.getLogger(__name__)
 
-# As many as verl's own math_verify pool (4), but no more than there are cores to run them.
-DEFAULT_WORKERS = int(os.environ.get("VERL_FOCAL_REWARD_WORKERS", str(min(4, os.cpu_count() or 1))))
+# As many as verl's own math_verify pool, whatever the number of cores: each answer that keeps math-verify busy
+# holds a worker for its whole timeout, so on a 2-core machine 2 workers halved the throughput of a batch with 5%
+# of them (benchmarks/rewards.py, load row), while forked workers share their pages and cost little memory.
+DEFAULT_WORKERS = int(os.environ.get("VERL_FOCAL_REWARD_WORKERS", "4"))
 # How much a worker may grow beyond its size when it starts.
 DEFAULT_MEMORY_MB = int(os.environ.get("VERL_FOCAL_REWARD_MEMORY_MB", "2048"))
 # Modules every worker imports before its first task: the fork server imports them once, and workers fork from
@@ -244,6 +247,23 @@ class VerifierPool:
 def _call_by_name(target: str, args: tuple) -> Any:
     module, _, name = target.partition(":")
     return getattr(importlib.import_module(module), name)(*args)
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process started below ``pid`` (Linux ``/proc``): what must be gone once ``pid`` is."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(parent, []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
 
 
 def _settled(future) -> Outcome | None:
