@@ -281,6 +281,14 @@ def test_timed_out_worker_is_killed_and_replaced():
     assert len(pool.pids()) == pool.size
 
 
+def test_a_memory_bomb_ends_as_a_memory_error_inside_its_worker():
+    from verl_focal.rewards.sandbox import ERROR
+
+    outcome = get_pool().run("builtins:bytearray", (3 * 1024**3,), timeout=30, total_timeout=180)  # 3 GiB > the cap
+    assert outcome.status == ERROR and outcome.error.startswith("MemoryError"), outcome
+    assert score("\\frac{2}{4}", "0.5")["acc"] is True  # the pool carries on
+
+
 def test_an_idle_worker_killed_from_outside_does_not_cost_a_score():
     """pebble gives up its whole pool when a worker dies outside a task (an OOM kill, say); ours replaces it."""
     pool = get_pool()
