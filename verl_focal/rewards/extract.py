@@ -185,7 +185,8 @@ def _settled_box(tail: str, start: int, end: int) -> bool:
     if not before.endswith(opener) or (opener == "$" and before.endswith("$$")):
         return False
     opened = len(before) - len(opener)
-    if opened > 0 and tail[opened - 1] == "\\" or opener == "$" and opened > 0 and tail[opened - 1].isdigit():
+    preceding = tail[opened - 1] if opened > 0 else ""
+    if preceding == "\\" or (opener == "$" and preceding.isdigit()):  # an escaped or non-opening delimiter
         return False
     if opener in ("$", "\\(") and "\n" in tail[opened:start]:  # inline environments do not span lines
         return False
