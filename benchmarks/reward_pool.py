@@ -70,7 +70,8 @@ def measure(method: str) -> None:
     _succeeds(stuck)
     stuck_s = time.monotonic() - start
     after.result()
-    print(f"[{method}] B: TimeoutError after {stuck_s:.1f} s; the next task done after {time.monotonic() - start:.1f} s")
+    print(f"[{method}] B: TimeoutError after {stuck_s:.1f} s; "
+          f"the next task done after {time.monotonic() - start:.1f} s")
 
     pid = pool.schedule(sleeper, (0,)).result()
     os.kill(pid, signal.SIGKILL)

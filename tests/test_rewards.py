@@ -112,7 +112,7 @@ def test_dapo_scale_is_plus_minus_one():
     "response,gold,correct",
     [
         ("\\boxed{\\frac{1}{\\sqrt{2}}}", "\\frac{\\sqrt{2}}{2}", True),  # nested braces
-        ("first \\boxed{1}. " + "Wait, let me check that computation once more. " * 2 + "\\boxed{2}", "2", True),  # last
+        ("first \\boxed{1}. " + "Wait, let me check that once more. " * 3 + "\\boxed{2}", "2", True),  # the last box
         ("\\boxed{\\{1,2\\}}", "\\{1,2\\}", True),  # escaped braces do not close the box
         ("The answer is $7$.", "7", True),  # unboxed answers are read as math-verify reads them
         ("so we get $\\frac34$", "\\frac{3}{4}", True),

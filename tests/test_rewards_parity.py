@@ -177,7 +177,8 @@ def test_fast_path_decides_only_where_math_verify_agrees(seed):
               "\\fbox{7}", "\\boxed{07}", "\\boxed{ 7 }", "[", "]", "\\frac{1}{2}", "\\boxed{\\frac{1}{2}}", "{", "}"]
     golds = ["7", "-3", "8", "07", "\\frac{1}{2}", "x", "0.5", "\\tfrac{7}{1}", "-6/2", "3/0"]
     boxes = ["\\boxed{7}", "\\boxed{-3}", "\\boxed{07}", "\\boxed{ 8 }", "\\boxed{\\frac{1}{2}}", "\\boxed{x}",
-             "\\boxed{\\dfrac{2}{4}}", "\\boxed{1/2}", "\\boxed{-\\frac{6}{2}}", "\\boxed{\\frac{14}{2}}", "\\boxed{3/0}"]
+             "\\boxed{\\dfrac{2}{4}}", "\\boxed{1/2}", "\\boxed{-\\frac{6}{2}}", "\\boxed{\\frac{14}{2}}",
+             "\\boxed{3/0}"]
     around = [("", ""), ("$", "$"), ("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)"), ("$ ", " $"), ("\\[\n", "\n\\]"),
               ("$", ""), ("", "$"), ("$x = ", "$"), ("\\[", "$")]
     endings = ["", ".", " .", "\n", ". I hope it is correct.", " and $5$", ", \\boxed{8}", "}", " is it"]

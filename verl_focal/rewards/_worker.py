@@ -1,8 +1,8 @@
 """What runs inside a verifier worker process: math-verify, exactly as the paper's grader calls it.
 
-Imported by the fork server that starts the workers (see :mod:`verl_focal.rewards.sandbox`), which runs
-the warm-up below once, so every worker starts with math-verify and sympy loaded and warm. math-verify's own ``signal.alarm`` timeouts are off: the pool kills a
-worker that overruns its deadline.
+Imported by the fork server that starts the workers (see :mod:`verl_focal.rewards.sandbox`), which runs the
+warm-up below once, so every worker starts with math-verify and sympy loaded and warm. math-verify's own
+``signal.alarm`` timeouts are off: the pool kills a worker that overruns its deadline.
 """
 
 from __future__ import annotations
