@@ -1,6 +1,7 @@
 """Reward throughput: verl_focal.rewards.math against verl's built-in math_verify scorer, in the same run.
 
-    python benchmarks/rewards.py [--samples 400] [--threads 8] [--repeats 3] [--workers 4] [--seed 0] 2>/dev/null
+    python benchmarks/rewards.py [--samples 400] [--threads 8] [--repeats 3] [--workers N] [--seed 0]
+                                 [--load-samples 200] [--load-threads 32] 2>/dev/null
 
 Corpus: model-like responses (about 1.5k characters of reasoning, inline maths, a final ``\\boxed{}``) whose
 answers mix integers, fractions, radicals, intervals, sets, polynomials, units, percentages and thousands
@@ -13,6 +14,11 @@ process) on an unmeasured corpus of the same distribution; then every measuremen
 ours alternate, and the median of ``--repeats`` runs is reported, since the reference machine is shared. Both are
 run "sequential" (one caller) and "threaded" (``--threads`` callers, as verl's reward loop calls a sync scorer from its
 executor). verl's worker processes log every hostile input in full on stderr: run with ``2>/dev/null``.
+
+The load row: ``--load-threads`` callers score a corpus of the same distribution in which 5% of the answers are
+slow to verify yet pass every screen (``\\binom{999999}{500000}``, ``(x+1)^{3000}``: math-verify needs minutes
+for each), each scorer with its default timeout (ours 5 s per check, verl's 30 s per call). It reports how many
+answers that math-verify accepts each scorer scored 0, the throughput, and the slowest call on a correct answer.
 """
 
 from __future__ import annotations
@@ -132,11 +138,12 @@ def restart_verl(verl: Callable[[str, str], float]) -> None:
 
 
 def restart_ours() -> None:
+    from verl_focal.rewards.math import VERIFY
     from verl_focal.rewards.sandbox import get_pool, shutdown_pool
 
     shutdown_pool()
     pool = get_pool()
-    pool.check("1", "1", timeout=120)
+    pool.run(VERIFY, ("1", "\\boxed{1}"), timeout=120, total_timeout=300)
     while len(pool.pids()) < pool.size:
         time.sleep(0.05)
     run(ours, WARM_UP, 8)
@@ -168,8 +175,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workers", type=int, default=4,
-                        help="our verifier processes; 4 = verl's pool (our default is min(4, cores))")
+    parser.add_argument("--workers", type=int, default=4, help="our verifier processes (our default 4, as verl's)")
+    parser.add_argument("--load-samples", type=int, default=200)
+    parser.add_argument("--load-threads", type=int, default=32)
     args = parser.parse_args()
     os.environ["VERL_FOCAL_REWARD_WORKERS"] = str(args.workers)  # read when verl_focal.rewards is first imported
 
@@ -225,6 +233,53 @@ def main() -> None:
             f"{w['ours', 'clean']:5.2f}/{w['ours', 'hostile']:5.2f}"
         )
     print(f"same score as verl on the clean corpora: {statistics.mean(agree):.1%}")
+    load_row(verl, args)
+
+
+SLOW_TO_VERIFY = [("\\binom{999999}{500000}", "7"), ("(x+1)^{3000}", "x^{3000}+1")]
+
+
+def load_corpus(samples: int, seed: int) -> tuple[list[tuple[str, str]], list[bool]]:
+    """The usual corpus with 5% slow-to-verify answers; whether math-verify accepts each of the others."""
+    from verl_focal.rewards._worker import verify_response  # in this process: math-verify's verdict, as a label
+
+    rng = random.Random(seed)
+    corpus, correct = [], []
+    for response, truth in build_corpus(samples, seed, 0.0):
+        if rng.random() < 0.05:
+            answer, truth = SLOW_TO_VERIFY[len(corpus) % 2]
+            corpus.append((FILLER * 3 + f"Hence the final answer is $\\boxed{{{answer}}}$.", truth))
+            correct.append(False)
+        else:
+            corpus.append((response, truth))
+            correct.append(verify_response(truth, response)[0])
+    return corpus, correct
+
+
+def load_row(verl: Callable[[str, str], float], args) -> None:
+    from verl_focal.rewards.extract import symbolic_risk
+
+    assert all(symbolic_risk(answer) is None for answer, _ in SLOW_TO_VERIFY)
+    corpus, correct = load_corpus(args.load_samples, args.seed + 777)
+    slow = sum(1 for response, _ in corpus if any(answer in response for answer, _ in SLOW_TO_VERIFY))
+    print(f"\nload: {args.load_threads} callers, {len(corpus)} samples, {slow} slow to verify, "
+          f"{sum(correct)} correct; load average {os.getloadavg()[0]:.1f} at start")
+    print("scorer | correct scored 0 | samples/s | slowest call on a correct answer")
+    rates = {}
+    for name, scorer in (("verl", verl), ("ours", ours)):
+        def timed(pair):
+            start = time.perf_counter()
+            value = scorer(*pair)
+            return value, time.perf_counter() - start
+
+        start = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=args.load_threads) as executor:
+            results = list(executor.map(timed, corpus))
+        rates[name] = len(corpus) / (time.perf_counter() - start)
+        zeroed = sum(1 for (value, _), ok in zip(results, correct) if ok and value != 1.0)
+        worst = max(seconds for (_, seconds), ok in zip(results, correct) if ok)
+        print(f"{name:>6} | {zeroed:>3} of {sum(correct)} | {rates[name]:7.2f} | {worst:6.2f} s")
+    print(f"ours / verl under load: {rates['ours'] / rates['verl']:.2f}x; load average {os.getloadavg()[0]:.1f} at end")
 
 
 if __name__ == "__main__":

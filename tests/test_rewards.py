@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
@@ -16,11 +17,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from verl_focal.rewards.extract import extract_answer, last_boxed, symbolic_risk
-from verl_focal.rewards.math import compute_score, compute_score_multiple_choice, extract_choice
-from verl_focal.rewards.sandbox import get_pool
+from verl_focal.rewards.extract import last_boxed, symbolic_risk
+from verl_focal.rewards.math import VERIFY, compute_score, compute_score_multiple_choice, extract_choice
+from verl_focal.rewards.sandbox import OK, get_pool
 
-KEYS = {"score", "acc", "pred", "timed_out", "screened", "data_source"}
+KEYS = {"score", "acc", "pred", "timed_out", "screened", "unverified", "data_source"}
 # A symbolic check that takes seconds (sympy expands a 4-variable polynomial) yet passes every cheap screen.
 SLOW_PRED, SLOW_GOLD = "(x+y+z+1)^{90}", "x^{90}+1"
 # Bound for a screened or fast-path sample; generous because CI shares 2 cores with other jobs.
@@ -85,6 +86,22 @@ def test_non_equivalent_answers_score_zero(gold, pred):
     assert result["acc"] is False and result["score"] == 0.0, result
 
 
+@pytest.mark.parametrize(
+    "key,value",
+    [("timeout", "abc"), ("timeout", float("nan")), ("timeout", float("inf")), ("timeout", 0), ("timeout", -1.0),
+     ("timeout", True), ("timeout", None), ("total_timeout", "300"), ("total_timeout", float("nan")),
+     ("dapo_scale", "false"), ("dapo_scale", 1), ("dapo_scale", None), ("lenient_percent", "true")],
+)
+def test_bad_reward_kwargs_raise_naming_the_key(key, value):
+    with pytest.raises(ValueError, match=f"reward_kwargs.{key} "):
+        compute_score("math500", "\\boxed{7}", "7", **{key: value})
+
+
+def test_total_timeout_must_cover_the_timeout():
+    with pytest.raises(ValueError, match="reward_kwargs.total_timeout"):
+        compute_score("math500", "\\boxed{7}", "7", timeout=30, total_timeout=10)
+
+
 def test_dapo_scale_is_plus_minus_one():
     assert score("7", "7", dapo_scale=True)["score"] == 1.0
     assert score("8", "7", dapo_scale=True)["score"] == -1.0
@@ -92,22 +109,24 @@ def test_dapo_scale_is_plus_minus_one():
 
 
 @pytest.mark.parametrize(
-    "response,expected",
+    "response,gold,correct",
     [
-        ("\\boxed{\\frac{1}{\\sqrt{2}}}", "\\frac{1}{\\sqrt{2}}"),  # nested braces
-        ("first \\boxed{1}, then \\boxed{2}", "2"),  # the last box wins
-        ("\\boxed{\\{1,2\\}}", "\\{1,2\\}"),  # escaped braces do not close the box
-        ("\\fbox{4}", "4"),
-        ("so it is $\\boxed 5$", "5"),
-        ("work...\nAnswer: $\\frac{3}{4}$.", "\\frac{3}{4}"),
-        ("**Final Answer:** 12", "12"),
-        ("The final answer is $x+1$. I hope", "x+1"),
-        ("\\boxed{1} and then \\boxed{2", None),  # truncated last box: no answer, not the earlier one
-        ("I give up", None),
+        ("\\boxed{\\frac{1}{\\sqrt{2}}}", "\\frac{\\sqrt{2}}{2}", True),  # nested braces
+        ("first \\boxed{1}. " + "Wait, let me check that once more. " * 3 + "\\boxed{2}", "2", True),  # the last box
+        ("\\boxed{\\{1,2\\}}", "\\{1,2\\}", True),  # escaped braces do not close the box
+        ("The answer is $7$.", "7", True),  # unboxed answers are read as math-verify reads them
+        ("so we get $\\frac34$", "\\frac{3}{4}", True),
+        ("work...\nAnswer: $\\frac{3}{4}$.", "0.75", True),
+        ("The final answer is $x+1$. I hope it is correct.", "1+x", True),
+        ("\\boxed{1234}", "1, 234", False),  # a list reference is not a thousands separator
+        ("\\boxed{1,234}", "1234", True),  # but a single number with one is
+        ("\\boxed{1} and then \\boxed{2", "1", True),  # a truncated last box: math-verify reads the earlier one
+        ("\\boxed{1} and then \\boxed{2", "2", False),
+        ("I give up", "7", False),
     ],
 )
-def test_answer_extraction(response, expected):
-    assert extract_answer(response) == expected
+def test_answers_are_read_as_math_verify_reads_them(response, gold, correct):
+    assert compute_score("math500", response, gold)["acc"] is correct
 
 
 def test_last_boxed_requires_a_closing_brace():
@@ -183,8 +202,12 @@ def test_screens_flag_explosive_answers_only():
         assert symbolic_risk(benign) is None, benign
 
 
+def _warm_pool():
+    assert get_pool().run(VERIFY, ("1", "\\boxed{1}"), timeout=60, total_timeout=180).status == OK
+
+
 def test_timeout_scores_zero_counts_and_does_not_slow_the_next_sample():
-    get_pool().check("1", "1", timeout=60)  # the pool is warm: start-up is not what this test measures
+    _warm_pool()  # the pool is warm: start-up is not what this test measures
     start = time.monotonic()
     slow = score(SLOW_PRED, SLOW_GOLD, timeout=1.0)
     elapsed = time.monotonic() - start
@@ -247,7 +270,7 @@ def _wait_gone(pids: list[int], within: float) -> list[int]:
 
 def test_timed_out_worker_is_killed_and_replaced():
     pool = get_pool()
-    pool.check("1", "1", timeout=60)
+    _warm_pool()
     before = set(pool.pids())
     assert score(SLOW_PRED, SLOW_GOLD, timeout=0.5)["timed_out"] == 1
     gone = before - set(pool.pids())
@@ -258,32 +281,68 @@ def test_timed_out_worker_is_killed_and_replaced():
     assert len(pool.pids()) == pool.size
 
 
+def test_a_memory_bomb_ends_as_a_memory_error_inside_its_worker():
+    from verl_focal.rewards.sandbox import ERROR
+
+    outcome = get_pool().run("builtins:bytearray", (3 * 1024**3,), timeout=30, total_timeout=180)  # 3 GiB > the cap
+    assert outcome.status == ERROR and outcome.error.startswith("MemoryError"), outcome
+    assert score("\\frac{2}{4}", "0.5")["acc"] is True  # the pool carries on
+
+
+def test_an_idle_worker_killed_from_outside_does_not_cost_a_score():
+    """pebble gives up its whole pool when a worker dies outside a task (an OOM kill, say); ours replaces it."""
+    pool = get_pool()
+    _warm_pool()
+    while len(pool.pids()) < pool.size:
+        time.sleep(0.1)
+    os.kill(pool.pids()[0], 9)
+    time.sleep(0.5)  # pebble notices within its 0.1 s status loop
+    result = score("\\frac{2}{4}", "0.5")  # needs a worker
+    assert result["acc"] is True and result["unverified"] == 0, result
+    assert len(pool.pids()) >= 1
+
+
 @pytest.mark.parametrize("how", ["SIGKILL", "exit"])
 def test_workers_die_with_their_parent(how):
-    # The parent starts the pool from a worker thread (as verl does), reports the worker pids, then dies hard
-    # (SIGKILL: no atexit, no cleanup) or exits while a check is still running.
+    # The parent starts the pool from a short-lived thread (as verl's executor does), reports every process it
+    # has started (workers, fork server, multiprocessing's helpers), then dies hard (SIGKILL: no atexit, no
+    # cleanup) or exits while a check is still running.
     script = textwrap.dedent(
         f"""
-        import os, sys, threading, time
+        import os, threading, time
         from verl_focal.rewards.math import compute_score
-        from verl_focal.rewards.sandbox import get_pool
-        t = threading.Thread(target=lambda: compute_score("m", "\\\\boxed{{x^2+1}}", "1+x^2")); t.start(); t.join()
-        threading.Thread(target=lambda: compute_score("m", "\\\\boxed{{{SLOW_PRED}}}", "{SLOW_GOLD}", timeout=60),
-                         daemon=True).start()
-        pool = get_pool()
-        while len(pool.pids()) < pool.size:
-            time.sleep(0.1)
-        time.sleep(0.3)
-        print(" ".join(map(str, get_pool().pids())), flush=True)
-        if "{how}" == "SIGKILL":
-            os.kill(os.getpid(), 9)
-        os._exit(0)
+        from verl_focal.rewards.sandbox import descendants, get_pool
+
+        if __name__ == "__main__":
+            t = threading.Thread(target=lambda: compute_score("m", "\\\\boxed{{x^2+1}}", "1+x^2")); t.start(); t.join()
+            threading.Thread(target=lambda: compute_score("m", "\\\\boxed{{{SLOW_PRED}}}", "{SLOW_GOLD}", timeout=60),
+                             daemon=True).start()
+            pool = get_pool()
+            while len(pool.pids()) < pool.size:
+                time.sleep(0.1)
+            time.sleep(0.5)
+            print(len(pool.pids()), " ".join(map(str, descendants(os.getpid()))), flush=True)
+            if "{how}" == "SIGKILL":
+                os.kill(os.getpid(), 9)
+            os._exit(0)
         """
     )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    pids = [int(p) for p in out.stdout.split()]
-    assert len(pids) == get_pool().size, out.stderr[-2000:]
-    assert _wait_gone(pids, within=10.0) == [], "verifier workers outlived their parent"
+    path = Path(tempfile.mkdtemp()) / "parent.py"
+    path.write_text(script)
+    parent = subprocess.Popen([sys.executable, str(path)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        fields = parent.stdout.readline().split()
+        parent.wait(timeout=120)  # reaped, as a Ray actor is by its raylet
+    finally:
+        parent.kill()
+        parent.stdout.close()
+    assert fields and int(fields[0]) == get_pool().size
+    pids = [int(p) for p in fields[1:]]
+    assert len(pids) > get_pool().size  # the workers and the fork server at least
+    left = _wait_gone(pids, within=10.0)
+    for pid in left:
+        os.kill(pid, 9)
+    assert left == [], "verifier processes outlived their parent"
 
 
 def test_loaded_by_verl_from_its_own_config():
@@ -308,6 +367,26 @@ def test_loaded_by_verl_from_its_own_config():
     wrong = reward_fn(data_source="aime24", solution_str="\\boxed{34}", ground_truth="33", extra_info={"index": 1})
     assert (right["score"], wrong["score"]) == (1.0, -1.0)
     assert right["data_source"] == "aime24" and set(right) == KEYS
+
+
+@pytest.mark.parametrize("override,key", [("dapo_scale='false'", "dapo_scale"), ("timeout=abc", "timeout"),
+                                          ("timeout=nan", "timeout")])
+def test_verl_config_with_a_bad_reward_kwarg_raises_at_the_first_call(override, key):
+    """On verl's command line `dapo_scale=false` is a bool but a quoted 'false' a string; `nan` is a float."""
+    from hydra import compose, initialize_config_dir
+    import verl
+    from verl.trainer.ppo.reward import get_custom_reward_fn
+
+    config_dir = str(Path(verl.__file__).parent / "trainer" / "config")
+    with initialize_config_dir(config_dir=config_dir, version_base=None):
+        config = compose(
+            config_name="ppo_trainer",
+            overrides=["reward.custom_reward_function.path=pkg://verl_focal.rewards.math",
+                       f"+reward.custom_reward_function.reward_kwargs.{override}"],
+        )
+    reward_fn = get_custom_reward_fn(config)
+    with pytest.raises(ValueError, match=f"reward_kwargs.{key} "):
+        reward_fn(data_source="aime24", solution_str="\\boxed{33}", ground_truth="33", extra_info={})
 
 
 LATEX_PIECES = ["\\boxed{", "\\fbox{", "{", "}", "^", "^{", "\\frac{", "\\sqrt{", "(", ")", "[", "]", "!", "1", "9",
