@@ -60,7 +60,12 @@ def test_synlogic_hard_and_a_single_file(tmp_path):
     out = tmp_path / "hard.parquet"
     assert verl_focal(["data", "synlogic", "--input", str(FIXTURES / "synlogic"), "--config", "hard",
                        "--output", str(out), "--model", "qwen2_5_7b"]) == 0
-    assert rows(out)[0]["prompt"][0] == {"role": "system", "content": "You are a helpful assistant."}
+    written = rows(out)
+    assert written[0]["prompt"][0] == {"role": "system", "content": "You are a helpful assistant."}
+    futoshiki = written[1]["reward_model"]["ground_truth"]  # its verifier reads the givens from the question
+    assert "Current puzzle:\nX 2" in json.loads(futoshiki)["question"]
+    assert compute_score("synlogic", "[[1 2,2 1]]", futoshiki)["acc"] is True
+    assert compute_score("synlogic", "[[2 1,1 2]]", futoshiki)["acc"] is False
     single = FIXTURES / "synlogic" / "synlogic_hard" / "validation.parquet"
     assert verl_focal(["data", "synlogic", "--input", str(single), "--output", str(out), "--model", "qwen2_5_7b"]) == 0
 

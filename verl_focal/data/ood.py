@@ -98,7 +98,8 @@ def prepare_synlogic(input_path: str | Path, output_path: str | Path, model: str
     """A local copy of MiniMaxAI/SynLogic (``synlogic_easy/validation.parquet``, ...) to verl rows.
 
     Each row needs the task in ``data_source`` and the verifier's record (question, answer, metadata) as JSON in
-    ``extra_info.game_data_str``; tasks without a faithful rule (``LEFT_OUT``) are dropped and counted.
+    ``extra_info.game_data_str``; tasks without a faithful rule (``LEFT_OUT``) are dropped and counted. The
+    reference keeps the record's answer and metadata, and its question for the tasks whose verifier reads it.
     """
     from verl_focal.rewards import synlogic
 
@@ -118,8 +119,10 @@ def prepare_synlogic(input_path: str | Path, output_path: str | Path, model: str
                 report.dropped[(task, synlogic.LEFT_OUT.get(task, "unknown task"))] += 1
                 continue
             question = _question(record, game, where)
-            truth = json.dumps({"task": task, "answer": game.get("answer"), "metadata": game.get("metadata") or {}},
-                               sort_keys=True, ensure_ascii=False)
+            reference = {"task": task, "answer": game.get("answer"), "metadata": game.get("metadata") or {}}
+            if task in synlogic.NEEDS_QUESTION:  # the verifier reads the puzzle from the record's own question
+                reference["question"] = game.get("question")
+            truth = json.dumps(reference, sort_keys=True, ensure_ascii=False)
             try:
                 synlogic.parse_reference(truth)
             except ReferenceError as error:

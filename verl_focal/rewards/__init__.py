@@ -37,8 +37,9 @@ def compute_score(
     Every sample gets the same keys whatever its scorer (:func:`result_keys`): verl's agent loop stacks the keys
     of the first sample of a batch and fails on a later sample that lacks one, so keys another family does not
     produce carry its neutral value (0, ``""``). ``score`` and ``acc`` are each family's correctness; with
-    ``dapo_scale=True`` a wrong answer scores -1 in every family. Other options (``timeout``, ...) go to the math
-    scorer unchanged.
+    ``dapo_scale=True`` a wrong answer scores -1 in every family. ``timeout`` and ``total_timeout`` bound each
+    check that runs in the reward's worker pool, in every family; all options are checked as the math scorer
+    checks them, whatever the sample's family.
     """
     family = scorer_family(data_source)
     if family == "math":
@@ -46,13 +47,24 @@ def compute_score(
 
         result = math.compute_score(data_source, solution_str, ground_truth, extra_info, **kwargs)
     else:
-        dapo_scale = kwargs.get("dapo_scale", False)
-        if not isinstance(dapo_scale, bool):
-            raise ValueError(f"reward_kwargs.dapo_scale must be true or false, got {dapo_scale!r}")
-        result = _ood_module(family).score_response(solution_str, ground_truth, dapo_scale=dapo_scale)
+        options = _ood_options(kwargs)
+        if family == IFEVAL_PREFIX:  # its checks run in the calling process
+            options = {"dapo_scale": options["dapo_scale"]}
+        result = _ood_module(family).score_response(solution_str, ground_truth, **options)
     merged = {**neutral_result(), **{key: value for key, value in result.items() if key in neutral_result()}}
     merged["data_source"] = str(data_source)
     return merged
+
+
+def _ood_options(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``dapo_scale``, ``timeout`` and ``total_timeout`` for an out-of-domain scorer, with the math scorer's
+    defaults, after the math scorer's own check of every option (a bad value raises naming its key)."""
+    from verl_focal.rewards import math
+
+    options = {"dapo_scale": kwargs.get("dapo_scale", False), "timeout": kwargs.get("timeout", math.DEFAULT_TIMEOUT_S),
+               "total_timeout": kwargs.get("total_timeout", math.DEFAULT_TOTAL_TIMEOUT_S)}
+    math._check_options(**options, lenient_percent=kwargs.get("lenient_percent", True))
+    return options
 
 
 def _ood_module(family: str):
