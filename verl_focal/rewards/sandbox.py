@@ -23,8 +23,8 @@ that overruns. What this module adds (measurements in docs/rewards.md):
 
 Any scorer can run its own bounded function here: ``get_pool().run(function, args, timeout=..., total_timeout=...)``
 with a picklable module-level function, or its name ``"package.module:function"`` (then the calling process need
-not import the module: only workers do); list its module in ``PRELOAD`` (before the first call of the process) to
-have workers start with it imported (and warm, if importing it warms it).
+not import the module: only workers do); :func:`preload` its module to have workers start with it imported (and
+warm, if importing it warms it), outside every check's timeout.
 """
 
 from __future__ import annotations
@@ -62,6 +62,8 @@ OK, TIMED_OUT, ERROR, UNVERIFIED = "ok", "timed_out", "error", "unverified"
 _POLL_S = 1.0
 # A pool that breaks this often in a row for one call is a broken environment, not bad luck.
 _ATTEMPTS = 3
+# How long a replaced pool may take to finish the checks it had (each is bounded by its own timeout).
+_RETIRE_S = 600.0
 
 
 class ImportingMainError(RuntimeError):
@@ -226,6 +228,14 @@ class VerifierPool:
         logger.warning("verl-focal verifier pool broke (a worker died outside a task); starting a new one")
         _stop_in_background(pool)
 
+    def restart(self) -> None:
+        """Start the next calls on a new pebble pool (whose workers import the ``PRELOAD`` of now); the current one
+        takes no more checks, finishes those it has, and its workers exit."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            _finish_in_background(pool)
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
@@ -279,6 +289,19 @@ def _settled(future) -> Outcome | None:
     return Outcome(ERROR, error=f"{type(error).__name__}: {error}"[:300])
 
 
+def _finish_in_background(pool: pebble.ProcessPool) -> None:
+    def finish() -> None:
+        try:
+            pool.close()  # pebble keeps a closed pool active until its tasks are done: their callers keep waiting
+            pool.join(timeout=_RETIRE_S)
+            pool.stop()
+            pool.join(timeout=30)
+        except Exception:
+            logger.debug("finishing a replaced verifier pool failed", exc_info=True)
+
+    threading.Thread(target=finish, name="verl-focal-verifier-finish", daemon=True).start()
+
+
 def _stop_in_background(pool: pebble.ProcessPool) -> None:
     def stop() -> None:
         try:
@@ -302,6 +325,22 @@ def get_pool() -> VerifierPool:
             if _pool is None:
                 _pool = VerifierPool()
     return _pool
+
+
+def preload(module: str) -> None:
+    """Have every worker of this process import ``module`` before its first check, from now on.
+
+    Called before the process's first check, the fork server imports it and workers fork with it loaded. A pool
+    already running was started without it: it is replaced (:meth:`VerifierPool.restart`), and the new workers
+    import ``module`` as they start, outside any check's timeout. A module already listed costs nothing.
+    """
+    with _pool_lock:
+        if module in PRELOAD:
+            return
+        PRELOAD.append(module)
+        pool = _pool
+    if pool is not None:
+        pool.restart()
 
 
 def shutdown_pool() -> None:
