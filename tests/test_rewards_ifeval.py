@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import textwrap
 import time
 
 import pytest
@@ -124,9 +126,67 @@ def test_bad_responses_never_raise_and_score_zero(response):
 
 
 def test_oversize_responses_are_not_checked():
+    ifeval.instruction_types()  # lm-eval loaded before the clock starts
     start = time.monotonic()
     result = score_response("[" * 10_000_000, record("detectable_content:number_placeholders"))
     assert time.monotonic() - start < 1.0 and result["ifeval_oversize"] == 1
+
+
+PROSE = "Rivers carry water from the hills to the sea. They shape valleys over many years.\n\n"
+
+
+def test_long_responses_are_checked_in_workers_with_the_in_process_verdict():
+    # Longer than the in-process limit: each instruction in a worker. 20,000 characters used to score 0 unchecked.
+    long = PROSE * (20_000 // len(PROSE))
+    assert len(long) > ifeval.INLINE_MAX_CHARS
+    ids = ["punctuation:no_comma", "language:response_language", "length_constraints:number_sentences",
+           "keywords:existence", "detectable_format:title"]
+    truth = record(*ids)
+    reference = ifeval.parse_reference(truth)
+    result = score_response(long, truth)
+    in_process = ifeval.check(long, reference)
+    assert (result["ifeval_strict_followed"], result["ifeval_loose_followed"]) == \
+        (sum(in_process.strict), sum(in_process.loose)) == (2, 2)  # no commas, English; the rest broken
+    assert (result["timed_out"], result["unverified"], result["ifeval_oversize"]) == (0, 0, 0)
+    assert score_response(long, record("punctuation:no_comma"))["acc"] is True
+
+
+def test_a_check_that_overruns_its_timeout_is_not_followed_and_counted():
+    start = time.monotonic()
+    result = score_response("[" * 60_000, record("detectable_content:number_placeholders"), timeout=0.5)
+    assert (result["acc"], result["timed_out"], result["unverified"]) == (False, 1, 0)
+    assert time.monotonic() - start < 10
+
+
+def test_math_never_loads_lm_eval_and_ifeval_loads_it_into_running_workers(tmp_path):
+    # A math pool (fork server started without lm-eval), then the first long IFEval response: its workers are
+    # replaced by workers that import lm-eval before their first check.
+    script = textwrap.dedent("""
+        import sys
+        from verl_focal.rewards import compute_score
+        from verl_focal.rewards.sandbox import get_pool
+
+        def loaded(name):
+            return name in sys.modules
+
+        def in_worker(name):
+            return get_pool().run(loaded, (name,), timeout=30, total_timeout=120).value
+
+        if __name__ == "__main__":
+            synlogic = '{"task": "operation", "answer": "12", "metadata": {}}'
+            assert compute_score("math500", "\\\\boxed{(x+1)^2}", "x^2+2x+1")["acc"]
+            assert compute_score("gpqa_diamond", "\\\\boxed{A}", "A")["acc"]
+            assert compute_score("synlogic", "\\\\boxed{12}", synlogic)["acc"]
+            print(loaded("lm_eval"), in_worker("lm_eval"), in_worker("math_verify"))
+            ifeval = '{"instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}]}'
+            print(compute_score("ifeval", "No commas here. " * 400, ifeval)["acc"], in_worker("lm_eval"))
+    """)
+    path = tmp_path / "scorer.py"  # a file: workers import the functions of its __main__
+    path.write_text(script)
+    env = {**os.environ, "VERL_FOCAL_REWARD_WORKERS": "1"}
+    run = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=300, env=env)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split("\n")[:2] == ["False False True", "True True"]
 
 
 def test_missing_library_names_the_extra():
@@ -135,3 +195,26 @@ def test_missing_library_names_the_extra():
               "score_response('x', {'instruction_id_list': ['punctuation:no_comma'], 'kwargs': [{}]})\n")
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert run.returncode != 0 and "pip install 'verl-focal[ood]'" in run.stderr
+
+
+def test_a_replaced_pool_finishes_the_checks_it_has():
+    # What sandbox.preload does to a running pool: the check in flight ends normally, the next one runs anew.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from verl_focal.rewards.sandbox import OK, VerifierPool
+
+    pool = VerifierPool(workers=1)
+    try:
+        assert pool.run("time:sleep", (0.0,), timeout=30, total_timeout=120).status == OK  # started
+        [old_worker] = pool.pids()
+        with ThreadPoolExecutor(1) as executor:  # the shell's parent is the worker that ran the check
+            running = executor.submit(pool.run, "subprocess:getoutput", ("sleep 1.5; echo $PPID",), timeout=30,
+                                      total_timeout=120)
+            time.sleep(0.5)
+            pool.restart()
+            assert pool.run("time:sleep", (0.0,), timeout=30, total_timeout=120).status == OK
+            assert old_worker not in pool.pids()
+            finished = running.result()
+            assert (finished.status, finished.value) == (OK, str(old_worker))  # not run again on the new pool
+    finally:
+        pool.close()

@@ -47,10 +47,7 @@ def compute_score(
 
         result = math.compute_score(data_source, solution_str, ground_truth, extra_info, **kwargs)
     else:
-        options = _ood_options(kwargs)
-        if family == IFEVAL_PREFIX:  # its checks run in the calling process
-            options = {"dapo_scale": options["dapo_scale"]}
-        result = _ood_module(family).score_response(solution_str, ground_truth, **options)
+        result = _ood_module(family).score_response(solution_str, ground_truth, **_ood_options(kwargs))
     merged = {**neutral_result(), **{key: value for key, value in result.items() if key in neutral_result()}}
     merged["data_source"] = str(data_source)
     return merged
