@@ -154,9 +154,9 @@ def test_compare_adds_significance_verdicts(runs, tmp_path, capsys):
     assert "1 problems have different sample counts in the two runs; both cut to the smaller" in out
     assert "only in" not in out  # every problem paired, the multi-output one included
     verdicts = [line.split() for line in out.splitlines() if line.rstrip().endswith("significant")]
-    assert [v[0] for v in verdicts] == ["aime24", "math500", "macro"]  # one k (m = 1): pass@1 only
+    assert [v[0] for v in verdicts] == ["aime24", "math500", "avg", "macro"]  # one k (m = 1): pass@1 only
     compare_rows = list(csv.DictReader(open(tmp_path / "ladder_compare.csv", newline="")))
-    assert [r["data_source"] for r in compare_rows] == ["aime24", "math500", "macro avg"]
+    assert [r["data_source"] for r in compare_rows] == ["aime24", "math500", "avg math", "macro avg"]
     report = json.loads(out_json.read_text())
     result = report["comparison"]["results"]["math500"]["1"]
     assert result["difference"] == pytest.approx(expected_pass("B", "math500", 1) - expected_pass("A", "math500", 1))

@@ -85,3 +85,55 @@ def test_an_incomplete_average_says_what_it_lacks(dump, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "avg OOD averages 1 of 3 benchmarks (ifeval); missing gpqa_diamond, synlogic" in out
     assert "avg math averages 1 of 6 benchmarks (aime24)" in out
+
+
+def test_named_averages_are_tested_from_the_same_draws():
+    import numpy as np
+
+    from verl_focal.evaluation import MACRO, paired_subsampling_test_by_group
+
+    rng = np.random.default_rng(5)
+    groups = ["aime"] * 6 + ["math"] * 12 + ["gpqa"] * 8
+    a, b = rng.random((26, 32)) < 0.5, rng.random((26, 32)) < 0.4
+    results = paired_subsampling_test_by_group(
+        a, b, groups, ks=(1, 8), m=8, iterations=2000,
+        averages={"two": ["aime", "math"], "one": ["gpqa"], "all": ["aime", "math", "gpqa"]})
+    assert list(results) == ["aime", "math", "gpqa", "two", "one", "all", MACRO]
+    for k in (1, 8):
+        two = results["two"][k]
+        assert two.difference == pytest.approx((results["aime"][k].difference + results["math"][k].difference) / 2)
+        assert two.pass_a == pytest.approx((results["aime"][k].pass_a + results["math"][k].pass_a) / 2)
+        # the same statistic on the same draws gives the same interval
+        assert results["one"][k] == results["gpqa"][k] and results["all"][k] == results[MACRO][k]
+    with pytest.raises(ValueError, match="'bad'"):
+        paired_subsampling_test_by_group(a, b, groups, ks=(1,), m=8, iterations=10, averages={"bad": ["amc"]})
+
+
+def test_compare_gives_avg_math_and_avg_ood_a_verdict(dump, tmp_path, capsys):
+    # Run B: every GPQA sample right, and IFEval's second prompt right in 2 of 4. With m = n = 4 every paired
+    # subsample is the whole sample, so each interval is the single difference, computed here by hand:
+    #   avg OOD pass@1: (1/2 + 1/4 + 0) / 3 = 1/4; pass@4: (0 + 1/2 + 0) / 3 = 1/6; avg math: 0 (not significant).
+    other = tmp_path / "other"
+    other.mkdir()
+    lines = []
+    for line in (dump / "3.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        if row["data_source"] == "gpqa_diamond" or row["uid"] in ("ifeval-1_0_0", "ifeval-1_1_0"):
+            row.update(acc=True, score=1.0)
+        lines.append(json.dumps(row))
+    (other / "3.jsonl").write_text("\n".join(lines) + "\n")
+    report = tmp_path / "report.json"
+    assert verl_focal_main(["eval", f"a={dump}", f"b={other}", "--compare", "b", "a", "--k", "1,4",
+                            "--compare-k", "1,4", "--subsample-size", "4", "--iterations", "200",
+                            "--json", str(report)]) == 0
+    out = capsys.readouterr().out
+    results = json.loads(report.read_text())["comparison"]["results"]
+    assert list(results)[-3:] == ["avg math", "avg OOD", "macro avg"]
+    for k, expected in ((1, Fraction(1, 4)), (4, Fraction(1, 6))):
+        verdict = results["avg OOD"][str(k)]
+        assert verdict["difference"] == pytest.approx(float(expected), abs=1e-12)
+        assert verdict["ci_low"] == pytest.approx(float(expected)) == verdict["ci_high"]
+        assert verdict["significant"] is True
+        assert results["avg math"][str(k)]["difference"] == 0 and results["avg math"][str(k)]["significant"] is False
+    assert re.search(r"^\s+avg OOD\s+pass@1\s+79\.2\s+54\.2\s+\+25\.0\s+\[\+25\.0, \+25\.0\]\s+significant$", out,
+                     re.MULTILINE), out

@@ -116,13 +116,14 @@ class Comparison:
     alpha: float
     seed: int
     problems: int
-    results: dict[str, dict[int, PairedDifference]]  # benchmark (and MACRO) -> k -> verdict
+    results: dict[str, dict[int, PairedDifference]]  # benchmark, average, MACRO -> k -> verdict
     notes: list[str]
 
 
 def compare(run_a: Run, run_b: Run, *, m: int | None = None, ks: Sequence[int] | None = None,
             iterations: int = 50_000, alpha: float = 0.05, seed: int = 0) -> Comparison:
-    """Pair the problems of two runs (same benchmark and prompt) and run the subsampling test.
+    """Pair the problems of two runs (same benchmark and prompt) and run the subsampling test for each
+    benchmark, ``avg math`` and ``avg OOD`` (over those of their benchmarks both runs have) and the macro average.
 
     Problems found in only one run, and samples beyond the smaller run's count for a problem,
     are left out and counted in ``notes``. ``m`` defaults to the paper's 256, or a quarter of the
@@ -154,11 +155,15 @@ def compare(run_a: Run, run_b: Run, *, m: int | None = None, ks: Sequence[int] |
     ks = sorted(set(ks if ks is not None else (1, m)))
     if alpha / 2 * iterations < 50:
         notes.append(f"only {int(alpha / 2 * iterations)} draws fall in each tail of the interval; raise --iterations")
+    groups = [pairs[i][0].data_source for i in kept]
+    averages = {name: [b for b in benchmarks if b in groups] for name, benchmarks in AVERAGES.items()}
+    averages = {name: members for name, members in averages.items() if members}
+    notes += [f"{name} compares {len(members)} of {len(AVERAGES[name])} benchmarks ({', '.join(members)})"
+              for name, members in averages.items() if len(members) < len(AVERAGES[name])]
     results = paired_subsampling_test_by_group(
         [pairs[i][0].correct[: n_common[i]] for i in kept],
         [pairs[i][1].correct[: n_common[i]] for i in kept],
-        [pairs[i][0].data_source for i in kept],
-        ks=ks, m=m, iterations=iterations, alpha=alpha, seed=seed,
+        groups, ks=ks, m=m, iterations=iterations, alpha=alpha, seed=seed, averages=averages,
     )
     return Comparison(run_a.label, run_b.label, m, list(ks), iterations, alpha, seed, len(kept), dict(results), notes)
 

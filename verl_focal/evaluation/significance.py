@@ -203,22 +203,34 @@ def paired_subsampling_test_by_group(
     iterations: int = 50_000,
     alpha: float = 0.05,
     seed: int = 0,
+    averages: Mapping[str, Sequence[str]] | None = None,
 ) -> Mapping[str, dict[int, PairedDifference]]:
-    """The same test per group (benchmark, ``data_source``) and for the macro average over groups.
+    """The same test per group (benchmark, ``data_source``), for named averages over groups, and for the macro
+    average over all groups.
 
-    ``groups[p]`` names problem ``p``'s group. Every group's mean, and the unweighted mean of the
-    group means (key ``MACRO``, the paper's "Avg." columns), are computed from the same draws.
+    ``groups[p]`` names problem ``p``'s group. ``averages`` maps a name (``"avg math"``) to the groups it
+    averages, unweighted (the paper's "Avg. Math" over six benchmarks). Every group's mean, every average and the
+    mean of all group means (key ``MACRO``) are computed from the same draws: on each paired subsample an
+    average is the mean of its groups' pass@k means, as on the full sample, and its interval is that of the
+    recorded differences of this statistic, exactly as for one benchmark.
     """
     table = _joint_counts(correct_a, correct_b)
     ks, m, iterations, alpha = _validate(ks, m, iterations, alpha, table)
     if len(groups) != table.shape[0]:
         raise ValueError(f"groups has {len(groups)} labels for {table.shape[0]} problems")
     names = list(dict.fromkeys(groups))
+    averages = dict(averages or {})
+    for average, members in averages.items():
+        unknown = [member for member in members if member not in names]
+        if not members or unknown or average in names or average == MACRO:
+            raise ValueError(f"average {average!r}: its groups must be some of {names}, got {list(members)}")
     labels = np.asarray(groups, dtype=object)
-    weights = np.zeros((len(names) + 1, table.shape[0]))
-    for g, name in enumerate(names):
+    rows = {}
+    for name in names:
         member = labels == name
-        weights[g, member] = 1.0 / np.count_nonzero(member)
-    weights[-1] = weights[:-1].mean(axis=0)
-    results = _verdicts(table, weights, ks, m, iterations, alpha, seed)
-    return {name: dict(zip(ks, row)) for name, row in zip(names + [MACRO], results)}
+        rows[name] = np.where(member, 1.0 / np.count_nonzero(member), 0.0)
+    for average, members in averages.items():
+        rows[average] = np.mean([rows[member] for member in members], axis=0)
+    rows[MACRO] = np.mean([rows[name] for name in names], axis=0)
+    results = _verdicts(table, np.stack(list(rows.values())), ks, m, iterations, alpha, seed)
+    return {name: dict(zip(ks, row)) for name, row in zip(rows, results)}
