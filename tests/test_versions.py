@@ -4,6 +4,7 @@
 (loaded there the documented way, VERL_USE_EXTERNAL_MODULES=verl_focal.plugin).
 """
 
+import os
 import re
 import subprocess
 import sys
@@ -60,6 +61,15 @@ def test_version_check_command_is_one_line():
     else:
         assert proc.returncode == 1
         assert proc.stderr.count("\n") == 1 and f"verl {verl.__version__} is installed" in proc.stderr
+
+
+@pytest.mark.skipif(versions.supports("recipes"), reason="this verl runs the recipes (tests/test_run_sh.py)")
+def test_recipes_refuse_this_verl_before_anything_starts():
+    proc = subprocess.run(["bash", str(ROOT / "recipes" / "run.sh"), "qwen2_5_7b", "f_grpo"], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "PYTHON": sys.executable})
+    assert proc.returncode == 3
+    assert proc.stderr.strip() == (f"recipes/run.sh: {versions.NEEDS['recipes'][0]} needs verl>=0.9.0,<0.10; "
+                                   f"verl {verl.__version__} is installed (pip install 'verl[verl-core]>=0.9.0,<0.10')")
 
 
 # --- the core on this verl ----------------------------------------------------------------------------

@@ -57,15 +57,21 @@ def supports(part: str, version: str | None = None) -> bool:
     return bool(release) and _release(minimum) <= release < _UPPER
 
 
+def refusal(part: str, version: str) -> str | None:
+    """Why ``part`` cannot run on verl ``version`` (naming both versions), or None when it can."""
+    if supports(part, version):
+        return None
+    what, minimum = ("verl-focal", OLDEST_TESTED) if part == "core" else NEEDS[part]
+    return (f"{what} needs verl>={minimum},<0.10; verl {version} is installed "
+            f"(pip install 'verl[verl-core]>={minimum},<0.10')")
+
+
 def require(part: str) -> str:
-    """Return the installed verl version, or raise ``UnsupportedVerlVersion`` naming it and the one needed."""
+    """Return the installed verl version, or raise ``UnsupportedVerlVersion`` with ``refusal``'s reason."""
     version = installed()
-    if not supports(part, version):
-        what, minimum = ("verl-focal", OLDEST_TESTED) if part == "core" else NEEDS[part]
-        raise UnsupportedVerlVersion(
-            f"{what} needs verl>={minimum},<0.10; verl {version} is installed "
-            f"(pip install 'verl[verl-core]>={minimum},<0.10')"
-        )
+    reason = refusal(part, version)
+    if reason:
+        raise UnsupportedVerlVersion(reason)
     return version
 
 
