@@ -3,6 +3,7 @@
 # verl that pyproject.toml accepts, in a virtualenv of its own:
 #
 #   bash scripts/test_oldest_verl.sh [pytest args...]
+#   VERL_FOCAL_TEST_VERL=0.8.0 bash scripts/test_oldest_verl.sh     # another release of the range
 #
 # The virtualenv lives in ${VERL_FOCAL_CACHE:-~/.cache/verl-focal}/venv-verl-<version>. It is built when it
 # is missing or its recipe changed (the verl version, scripts/oldest-verl-constraints.txt, the torch pin,
@@ -19,6 +20,7 @@ TORCH_PIN="torch==2.13.0"
 # The lower bound of the verl requirement in pyproject.toml is the version under test.
 OLDEST="$(sed -nE 's/^ *"verl(\[[^]]*\])?>=([0-9][0-9.]*),.*/\2/p' pyproject.toml)"
 [[ -n "$OLDEST" ]] || { echo "test_oldest_verl.sh: no \"verl>=X,...\" requirement in pyproject.toml" >&2; exit 2; }
+OLDEST="${VERL_FOCAL_TEST_VERL:-$OLDEST}"
 
 CONSTRAINTS=scripts/oldest-verl-constraints.txt
 CACHE="${VERL_FOCAL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/verl-focal}"
