@@ -18,7 +18,7 @@ import re
 import subprocess
 import sys
 
-from verl_focal import versions
+from verl_focal import arg_types, versions
 
 PLUGIN_MODULE = "verl_focal.plugin"
 MODULES_VAR = "VERL_USE_EXTERNAL_MODULES"
@@ -26,7 +26,8 @@ HYDRA_ENV_PREFIX = "+ray_kwargs.ray_init.runtime_env.env_vars."
 _MARK = "VERL_FOCAL_DOCTOR "
 
 # Runs in the child interpreter: import verl exactly as a worker does, then look at what happened.
-# argv[1]: a Hydra override whose effect on the Ray workers' environment to compute, or "".
+# argv[1]: seconds before faulthandler dumps the stacks and ends it; argv[2]: a Hydra override whose effect on
+# the Ray workers' environment to compute, or "". The findings are one JSON line after _MARK.
 _PROBE = r"""
 import faulthandler, importlib, json, sys, traceback
 from importlib.metadata import entry_points
@@ -53,12 +54,13 @@ try:
     out["expected"] = {"adv_estimator": list(plugin.EXPECTED_ESTIMATORS), "policy_loss": list(plugin.EXPECTED_LOSSES)}
 except Exception:
     out["plugin_error"] = traceback.format_exc()
-registries = {"adv_estimator": core_algos.ADV_ESTIMATOR_REGISTRY, "policy_loss": core_algos.POLICY_LOSS_REGISTRY}
-out["present"] = {
-    kind: {name: f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', '?')}" for name, fn in reg.items()}
-    if isinstance(reg, dict) else {}  # something replaced verl's registry: the load report says what
-    for kind, reg in registries.items()
-}
+from verl_focal import registry
+out["present"], out["ours"] = {}, {}
+for kind, (attr, _, _) in registry.KINDS.items():
+    reg = getattr(core_algos, attr)
+    reg = reg if isinstance(reg, dict) else {}  # something replaced verl's registry: the load report says what
+    out["present"][kind] = {name: registry.owner(fn) for name, fn in reg.items()}
+    out["ours"][kind] = [name for name, fn in reg.items() if registry.is_ours(fn)]
 if sys.argv[2]:
     # What main_ppo's run_ppo hands ray.init: verl's default runtime_env merged with ray_kwargs.ray_init.runtime_env.
     try:
@@ -99,17 +101,19 @@ def probe(env: dict | None = None, timeout: float = 120.0, override: str = "") -
 
 
 def _hang_location(dump: str) -> str | None:
-    """The innermost frame of the main thread in a faulthandler dump, outside importlib's frozen frames."""
-    for block in re.split(r"\n(?=(?:Current thread|Thread) 0x)", dump):
-        frames = re.findall(r'File "([^"]+)", line (\d+) in (\S+)', block)
-        if frames and frames[-1][0] == "<string>":  # the probe's own code: this is the main thread
-            for file, line, function in frames:
-                if not file.startswith("<frozen"):
-                    return f"{file}:{line} in {function}"
+    """The innermost frame of the main thread in a faulthandler dump, outside importlib's frozen frames.
+
+    faulthandler lists threads newest first, so the main thread is the last block; deep stacks are cut at
+    their outer end, which keeps the innermost frames.
+    """
+    blocks = [b for b in re.split(r"\n(?=(?:Current thread|Thread) 0x)", dump) if "File " in b]
+    for file, line, function in re.findall(r'File "([^"]+)", line (\d+) in (\S+)', blocks[-1] if blocks else ""):
+        if not file.startswith("<frozen"):
+            return f"{file}:{line} in {function}"
     return None
 
 
-def loading_lines(found: dict) -> dict[str, str]:
+def loading_lines() -> dict[str, str]:
     """The environment line and the Hydra override that load the plugin on verl without entry points."""
     current = [m for m in os.environ.get(MODULES_VAR, "").split(",") if m and m != PLUGIN_MODULE]
     value = ",".join(current + [PLUGIN_MODULE])
@@ -172,7 +176,7 @@ def diagnose(found: dict) -> tuple[list[str], list[str]]:
     for kind, expected in found["expected"].items():
         for name in expected:
             owner = found["present"][kind].get(name)
-            ok = owner is not None and owner.startswith("verl_focal.")
+            ok = name in found["ours"][kind]
             status = "MISSING" if not ok else "registered" if found["loaded_by_verl"] else "registered only on direct import"
             lines.append(f"{kind:<14} {name:<12} {status}  {owner or ''}")
             if not ok and not any(s[1] == name for s in report["skipped"]):
@@ -184,7 +188,7 @@ def diagnose(found: dict) -> tuple[list[str], list[str]]:
 
 def check_loading_lines(found: dict, timeout: float) -> tuple[list[str], list[str]]:
     """Print the lines a user adds on verl without entry points, then check them in a fresh interpreter."""
-    add = loading_lines(found)
+    add = loading_lines()
     lines = [
         "",
         f"verl {found['verl_version']} has no verl.plugins entry points; it loads verl-focal from {MODULES_VAR}.",
@@ -207,7 +211,7 @@ def check_loading_lines(found: dict, timeout: float) -> tuple[list[str], list[st
         name
         for kind, names in worker.get("expected", {}).items()
         for name in names
-        if not str(worker["present"][kind].get(name, "")).startswith("verl_focal.")
+        if name not in worker["ours"][kind]
     ]
     ok = worker.get("loaded_by_verl") and not missing
     verdict = "registers every expected name" if ok else f"does not register {missing or 'the plugin'}"
@@ -215,18 +219,11 @@ def check_loading_lines(found: dict, timeout: float) -> tuple[list[str], list[st
     return lines, ([] if ok else [f"with the override, a worker {verdict}"])
 
 
-def _positive(text: str) -> float:
-    value = float(text)
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
-    return value
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="verl-focal doctor", description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", action="store_true", help="print the raw findings as JSON")
     parser.add_argument(
-        "--timeout", type=_positive, default=120.0, metavar="SECONDS",
+        "--timeout", type=arg_types.real(0, low_open=True), default=120.0, metavar="SECONDS",
         help="how long one fresh interpreter may take to import verl and the plugin (default 120)",
     )
     args = parser.parse_args(argv)
