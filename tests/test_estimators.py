@@ -23,7 +23,7 @@ from verl.trainer.ppo import core_algos
 from verl.trainer.ppo.ray_trainer import compute_advantage
 
 import verl_focal
-from verl_focal import estimators, focal
+from verl_focal import estimators, focal, registry
 
 
 def algo(gamma=0.5, threshold=None, norm=True):
@@ -344,7 +344,7 @@ def test_registrations():
     yield names
     for name in names:  # only what this test added; verl's own entries are never touched
         core_algos.ADV_ESTIMATOR_REGISTRY.pop(name, None)
-        estimators.OUR_ESTIMATORS.pop(name, None)
+        registry.OURS["adv_estimator"].discard(name)
 
 
 def test_every_registered_estimator_is_refused_or_equals_its_base_at_gamma0(test_registrations):

@@ -17,11 +17,8 @@ import numpy as np
 import torch
 from verl.trainer.ppo import core_algos
 
-from verl_focal import focal
+from verl_focal import focal, registry
 from verl_focal.config import FocalConfig, read_estimator_config, read_focal_config, read_norm_adv_by_std
-
-#: Names this package registers (or registered through ``register_focal_estimator``).
-OUR_ESTIMATORS: dict[str, Callable] = {}
 
 
 @dataclass(frozen=True)
@@ -258,29 +255,6 @@ def make_focal_estimator(base_name: str) -> Callable:
     return focal_estimator
 
 
-def _same_function(a: Any, b: Any) -> bool:
-    # By module and qualname, so a re-imported module (a second plugin load) counts as the same.
-    return a is b or (
-        getattr(a, "__module__", None) == getattr(b, "__module__", None)
-        and getattr(a, "__qualname__", None) == getattr(b, "__qualname__", None)
-    )
-
-
-def register_estimator(name: str, fn: Callable) -> bool:
-    """Register ``fn`` under ``name`` unless the name is taken by another function.
-
-    Returns True when ``name`` maps to ``fn`` afterwards (newly, or already from an earlier
-    import), False when the name belongs to a different function, which is never overwritten.
-    """
-    current = core_algos.ADV_ESTIMATOR_REGISTRY.get(name)
-    if current is None:
-        core_algos.register_adv_est(name)(fn)
-    elif not _same_function(current, fn):
-        return False
-    OUR_ESTIMATORS[name] = core_algos.ADV_ESTIMATOR_REGISTRY[name]
-    return True
-
-
 def register_focal_estimator(base_name: str, name: Optional[str] = None) -> str:
     """Register a focal version of a group-relative estimator in verl's registry.
 
@@ -310,10 +284,9 @@ def register_focal_estimator(base_name: str, name: Optional[str] = None) -> str:
     reason = refusal_reason(base_name)
     if reason is not None:
         raise ValueError(f"cannot make a focal estimator from {base_name!r}: {reason}")
-    if not register_estimator(name, make_focal_estimator(base_name)):
+    if not registry.register("adv_estimator", name, make_focal_estimator(base_name)):
         raise ValueError(
             f"advantage estimator {name!r} is already registered "
-            f"({core_algos.ADV_ESTIMATOR_REGISTRY[name].__module__}."
-            f"{core_algos.ADV_ESTIMATOR_REGISTRY[name].__qualname__}); choose another name"
+            f"({registry.owner(core_algos.ADV_ESTIMATOR_REGISTRY[name])}); choose another name"
         )
     return name

@@ -1,10 +1,11 @@
 """verl plugin entry module: importing it registers verl-focal's algorithms into verl's registries.
 
-verl imports this module from ``verl/__init__.py`` through the ``verl.plugins`` entry point, in
-every process that imports verl (driver, TaskRunner, FSDP/Megatron workers, reward workers).
-verl swallows exceptions from plugin imports and logs them at DEBUG, so this module never raises:
-each registration step is guarded, problems are logged at WARNING (visible at verl's default log
-level) and kept in ``LOAD_REPORT``, which ``verl-focal doctor`` prints.
+Who imports it, in every process that imports verl (driver, TaskRunner, FSDP/Megatron and reward workers):
+verl 0.9+ through the ``verl.plugins`` entry point; every verl through ``VERL_USE_EXTERNAL_MODULES=
+verl_focal.plugin`` (the only way before 0.9; docs/install.md says how it reaches Ray's workers).
+verl swallows exceptions from entry-point imports and logs them at DEBUG, so this module never raises:
+each step is guarded, problems are logged at WARNING (visible at verl's default log level) and kept in
+``LOAD_REPORT``, which ``verl-focal doctor`` prints. Registration goes through ``verl_focal.registry``.
 """
 
 from __future__ import annotations
@@ -12,23 +13,27 @@ from __future__ import annotations
 import logging
 import traceback
 
+from verl_focal import registry, versions
+
 logger = logging.getLogger("verl_focal")
 
-#: What this import did: names registered per registry, names skipped (and why), and errors.
-LOAD_REPORT: dict = {"registered": {"adv_estimator": [], "policy_loss": []}, "skipped": [], "errors": []}
+#: What this import did: names registered per registry, names skipped (and why), parts this verl cannot
+#: run (and why), and errors.
+LOAD_REPORT: dict = {
+    "registered": {"adv_estimator": [], "policy_loss": []},
+    "skipped": [],
+    "unavailable": [],
+    "errors": [],
+}
 
 #: Names that a healthy install has registered after ``import verl``.
-EXPECTED_ESTIMATORS = ("focal_grpo", "focal_rloo")
-
-#: Policy losses a healthy install has registered: ``dapo``, plus ``cispo`` only where the installed verl
-#: has none of its own (verl 0.9.1 has one, and it is kept). Set by ``_register_losses``.
-EXPECTED_LOSSES: tuple[str, ...] = ("dapo",)
+EXPECTED_ESTIMATORS = registry.PLUGIN_NAMES["adv_estimator"]
+EXPECTED_LOSSES = registry.PLUGIN_NAMES["policy_loss"]
 
 
-def _register_names(kind: str, functions: dict, register) -> None:
-    """Register each function with ``register(name, fn)``; record and warn about names someone else owns."""
+def _register_all(kind: str, functions: dict) -> None:
     for name, fn in functions.items():
-        if register(name, fn):
+        if registry.register(kind, name, fn):
             LOAD_REPORT["registered"][kind].append(name)
         else:
             reason = "name already registered by another package; not overwritten"
@@ -39,27 +44,31 @@ def _register_names(kind: str, functions: dict, register) -> None:
 def _register_estimators() -> None:
     from verl_focal import estimators
 
-    ours = {
-        "focal_grpo": estimators.compute_focal_grpo_outcome_advantage,
-        "focal_rloo": estimators.compute_focal_rloo_outcome_advantage,
-    }
-    _register_names("adv_estimator", ours, estimators.register_estimator)
+    _register_all(
+        "adv_estimator",
+        {
+            "focal_grpo": estimators.compute_focal_grpo_outcome_advantage,
+            "focal_rloo": estimators.compute_focal_rloo_outcome_advantage,
+        },
+    )
 
 
 def _register_losses() -> None:
-    global EXPECTED_LOSSES
     from verl_focal import losses
 
-    wanted = losses.losses_to_register()
-    EXPECTED_LOSSES = tuple(wanted)
-    _register_names("policy_loss", wanted, losses.register_policy_loss)
+    _register_all("policy_loss", {"dapo": losses.compute_policy_loss_dapo})
 
 
 def _register_trainers() -> None:
-    # trainer.v1.trainer_mode=sync_pass_at_k (pass@k in validation logs). Registered lazily: the v1
-    # trainer stack is imported only where verl imports it (the TaskRunner), not in every worker.
-    from verl_focal.evaluation.training import register_pass_at_k_trainer
+    # trainer.v1.trainer_mode=sync_pass_at_k (pass@k in validation logs), on verl's v1 trainer (0.9+).
+    # Registered lazily: the v1 stack is imported only where verl imports it (the TaskRunner).
+    from verl_focal.evaluation.training import PASS_AT_K_TRAINER_MODE, register_pass_at_k_trainer
 
+    try:
+        versions.require("trainer_mode")
+    except versions.UnsupportedVerlVersion as exc:
+        LOAD_REPORT["unavailable"].append(("trainer_mode", PASS_AT_K_TRAINER_MODE, str(exc)))
+        return
     register_pass_at_k_trainer()
 
 

@@ -1,6 +1,7 @@
 """Checks ``recipes/run.sh`` makes before it launches: ``python preflight.py CONFIG_DIR CONFIG_NAME [overrides]``.
 
-- the interpreter has verl and verl_focal (and Hydra), else exit 3 with a hint at ``PYTHON=``;
+- the interpreter has verl and verl_focal (and Hydra), else exit 3 with a hint at ``PYTHON=``, and a verl
+  the recipes run on (``verl_focal.versions``: 0.9.x, the v1 trainer), else exit 3 naming both versions;
 - the recipe composes with the given overrides, else exit 2 with Hydra's message;
 - every local file the composed recipe reads (``data.train_files``, ``data.val_files``, a local
   ``actor_rollout_ref.model.path``) exists, else exit 1 and print, for each missing data file, the
@@ -20,7 +21,6 @@ import sys
 from pathlib import Path
 
 NEEDED = ("verl", "verl_focal", "hydra", "omegaconf")
-VERL_VERSION = "0.9.1"  # the version whose config layout the recipes use
 FLAGS_WITH_VALUE = {"--package", "-p", "--config-dir", "-cd"}
 # Flags with which main_ppo only prints (config, help) or sweeps; the data files are then not checked.
 NOT_A_RUN = {"--cfg": "it only prints the config", "-c": "it only prints the config",
@@ -44,10 +44,11 @@ def check_interpreter() -> Path:
             "Install verl-focal there (it brings verl 0.9.1), or point PYTHON= at the interpreter that has both, "
             "the one every node's Ray workers use: PYTHON=/path/to/python recipes/run.sh ...",
         )
-    version = importlib.metadata.version("verl")
-    if version != VERL_VERSION:
-        print(f"recipes/run.sh: warning: verl {version}; the recipes are written for verl {VERL_VERSION}'s "
-              "config layout", file=sys.stderr)
+    from verl_focal import versions  # imports no verl
+
+    reason = versions.refusal("recipes", importlib.metadata.version("verl"))
+    if reason:
+        fail(3, reason)
     return Path(importlib.util.find_spec("verl").submodule_search_locations[0]) / "trainer" / "config"
 
 

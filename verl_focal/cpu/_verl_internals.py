@@ -13,7 +13,7 @@ verl 0.9.1 has no CPU path. Three of the hooks the CPU backend needs are not pub
    methods that ``LLMServerClient`` and ``RolloutReplica`` call (``generate``, ``sleep``, ...). They
    are internal and changed between 0.8 and 0.9.
 
-``check_verl_version`` fails with a clear message on any verl other than ``SUPPORTED_VERL``; docs/cpu.md
+``check_verl_version`` fails with a clear message on any verl but 0.9.x (``verl_focal.versions``); docs/cpu.md
 lists what to re-check when moving to another version.
 """
 
@@ -21,28 +21,15 @@ from __future__ import annotations
 
 import functools
 
-#: The verl release whose internals (file:line references in docs/cpu.md) this backend was written against.
-SUPPORTED_VERL = "0.9."
+from verl_focal.versions import UnsupportedVerlVersion, require  # noqa: F401 - callers catch it from here
 
 ROLLOUT_NAME = "hf_cpu"
 ADAPTER_PATH = "verl_focal.cpu.hf_adapter.HFServerAdapter"
 
 
-class UnsupportedVerlVersion(RuntimeError):
-    pass
-
-
 def check_verl_version() -> str:
-    import verl
-
-    version = getattr(verl, "__version__", "unknown")
-    if not version.startswith(SUPPORTED_VERL):
-        raise UnsupportedVerlVersion(
-            f"verl_focal.cpu uses private verl interfaces of verl {SUPPORTED_VERL}x (see docs/cpu.md) but verl "
-            f"{version} is installed; unset VERL_USE_EXTERNAL_MODULES=verl_focal.cpu.enable or install "
-            "verl[verl-core]==0.9.1"
-        )
-    return version
+    """The installed verl's version; ``UnsupportedVerlVersion`` naming it unless it is 0.9.x (docs/cpu.md)."""
+    return require("cpu")
 
 
 def register_rollout_adapter() -> None:

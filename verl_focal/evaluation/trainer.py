@@ -10,6 +10,7 @@ from omegaconf import DictConfig, open_dict
 from verl.trainer.ppo.v1 import register_trainer
 from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
 
+from verl_focal import registry
 from verl_focal.config import read_focal_config
 from verl_focal.evaluation.training import PASS_AT_K_TRAINER_MODE, validation_pass_at_k_metrics
 
@@ -19,6 +20,7 @@ class PassAtKTrainer(PPOTrainerSync):
     """``PPOTrainerSync`` whose validation also logs ``val-core/<ds>/acc/pass@k`` (unbiased, Chen et al. 2021)."""
 
     def __init__(self, config: DictConfig):
+        registry.check_run(config)  # our names selected, someone else's functions registered: stop here
         # PPOTrainer keys the replay buffer and refill logic on trainer_mode == "sync"; any other
         # name would switch on the asynchronous paths. Our name has done its job (class lookup).
         with open_dict(config):
