@@ -137,3 +137,11 @@ def test_per_problem_marks_short_problems_nan():
     np.testing.assert_array_equal(out[2], [np.nan, 0.0, np.nan])
     with pytest.raises(ValueError, match="num_correct has 2"):
         pass_at_k_per_problem([4, 8, 2], [1, 0], [1])
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 6, 10, 256, 1000])
+def test_pass_at_1_is_exactly_the_correct_fraction(n):
+    # c / n exactly: reports compare pass@1 with the fraction of correct samples, and a ladder in
+    # log space lands an ulp off (pass@1 at n=4, c=2 came out 0.49999999999999994)
+    c = np.arange(n + 1)
+    assert np.array_equal(pass_at_k(n, c, 1), c / n)

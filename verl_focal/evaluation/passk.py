@@ -74,7 +74,9 @@ def pass_at_k(num_samples, num_correct, k):
 
     result = np.ones(n.shape, dtype=np.float64)  # n - c < k: every k-subset holds a correct sample
     result[c == 0] = 0.0
-    partial = (c > 0) & (n - c >= kk)
+    single = (c > 0) & (kk == 1)  # pass@1 is exactly c / n; the log ladder below can miss it by an ulp
+    result[single] = c[single] / n[single]
+    partial = (c > 0) & (n - c >= kk) & (kk > 1)
     if np.any(partial):
         n_p, c_p, k_p = n[partial], c[partial], kk[partial]
         values = np.empty(n_p.shape, dtype=np.float64)
