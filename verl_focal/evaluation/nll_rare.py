@@ -97,6 +97,9 @@ def delta_nll_rare(
     base = np.asarray(base_nll, dtype=np.float64)
     if trained.shape != base.shape or trained.ndim != 1 or trained.size == 0:
         raise ValueError(f"trained_nll {trained.shape} and base_nll {base.shape} must be equal non-empty (R,)")
+    for name, values in (("trained_nll", trained), ("base_nll", base)):
+        if not np.all(np.isfinite(values)):
+            raise ValueError(f"{name} has non-finite values at {np.flatnonzero(~np.isfinite(values)).tolist()[:5]}")
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     if n_bootstrap < 1:
