@@ -162,3 +162,81 @@ def write_summary(runs: list[dict], path: Path, baseline: str, iterations: int, 
             "ΔNLL_rare at the final step (rare set: top 1% by base NLL of the SFT model's correct samples on a "
             "fixed set of training mazes, per seed; pooled over seeds).", "", *nll_table(runs), ""]
     path.write_text("\n".join(body))
+
+
+def _method_colors(methods):
+    import matplotlib.pyplot as plt
+
+    cmap = plt.get_cmap("tab10")
+    return {m: cmap(i % 10) for i, m in enumerate(methods)}
+
+
+def figure6(runs: list[dict], path: Path) -> None:
+    """-log pass@K against N at the final step, one panel per K (the paper's Figure 6)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = grouped(runs)
+    methods = sorted({m for m, _ in groups}, key=lambda m: (m[1], m[0]))
+    colors = _method_colors(methods)
+    fig, axes = plt.subplots(1, len(TABLE_KS), figsize=(4 * len(TABLE_KS), 3.2))
+    for ax, k in zip(np.atleast_1d(axes), TABLE_KS):
+        for m in methods:
+            sizes = sorted(n for mm, n in groups if mm == m)
+            vals = [np.mean([mean_pass(final(r), min(k, final(r).shape[1])).mean() for r in groups[(m, n)]]) for n in sizes]
+            ax.plot(sizes, -np.log(np.clip(vals, 1e-6, None)), "o-", color=colors[m], label=label(m))
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("group size N")
+        ax.set_title(f"−log pass@{k}")
+    np.atleast_1d(axes)[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def figure7(runs: list[dict], path: Path, window: int = 10) -> None:
+    """Training reward (moving average), held-out pass@1 and pass@256 against step, one column per N."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = grouped(runs)
+    methods = sorted({m for m, _ in groups}, key=lambda m: (m[1], m[0]))
+    sizes = sorted({n for _, n in groups})
+    colors = _method_colors(methods)
+    fig, axes = plt.subplots(3, len(sizes), figsize=(3.6 * len(sizes), 8), squeeze=False)
+    for col, n in enumerate(sizes):
+        for m in methods:
+            rs = groups.get((m, n))
+            if not rs:
+                continue
+            reward = np.mean([r["train"][:, 1] for r in rs], axis=0)
+            w = max(1, min(window, reward.size))
+            axes[0, col].plot(np.convolve(reward, np.ones(w) / w, mode="valid"), color=colors[m], label=label(m))
+            steps = sorted(rs[0]["evals"])
+            for row, k in ((1, 1), (2, MAX_K)):
+                vals = [np.mean([mean_pass(r["evals"][s], min(k, r["evals"][s].shape[1])).mean() for r in rs]) for s in steps]
+                axes[row, col].plot(steps, vals, "o-", color=colors[m])
+        axes[0, col].set_title(f"N = {n}")
+        axes[2, col].set_xlabel("RL step")
+    for row, name in enumerate(("train reward", "held-out pass@1", f"held-out pass@{MAX_K}")):
+        axes[row, 0].set_ylabel(name)
+    axes[0, 0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(out: Path, baseline: str, iterations: int, header: list[str]) -> list[dict]:
+    """All outputs from the finished runs in ``out``; returns the runs."""
+    runs = load_runs(out)
+    if not runs:
+        raise ValueError(f"{out}: no finished run to report")
+    write_results_csv(runs, out / "results.csv")
+    write_summary(runs, out / "summary.md", baseline, iterations, header)
+    figure6(runs, out / "maze_figure6.png")
+    figure7(runs, out / "maze_figure7.png")
+    return runs

@@ -23,7 +23,7 @@ class Settings:
     rows: int = 4
     cols: int = 4
     model: ModelConfig = field(default_factory=ModelConfig)
-    sft_steps: int = 300
+    sft_steps: int = 1000
     sft_batch: int = 64
     sft_lr: float = 1e-3
     rl_steps: int = 200
