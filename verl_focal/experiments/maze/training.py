@@ -26,10 +26,10 @@ class Settings:
     sft_steps: int = 1000
     sft_batch: int = 64
     sft_lr: float = 1e-3
-    rl_steps: int = 200
+    rl_steps: int = 150
     rl_prompts: int = 32
-    rl_lr: float = 1e-4
-    eval_steps: tuple = (0, 25, 50, 100, 200)
+    rl_lr: float = 1e-3
+    eval_steps: tuple = (0, 25, 50, 100)
     eval_mazes: int = 128
     eval_samples: int = 256
     final_samples: int = 512
