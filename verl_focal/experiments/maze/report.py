@@ -31,7 +31,7 @@ def load_runs(out: Path) -> list[dict]:
         with np.load(d.parent / "evals.npz") as z:
             evals = {int(k[4:]): z[k] for k in z.files}
         train = np.loadtxt(d.parent / "train.csv", delimiter=",", skiprows=1, ndmin=2)
-        rare_path = out / "sft" / f"seed{spec['seed']}" / "rare.pt"
+        rare_path = out / "sft" / f"seed{spec['seed']}" / "rare_set.pt"
         base = _base_nll(rare_path)
         runs.append({**spec, "evals": evals, "train": train, "rare": (np.load(d.parent / "rare_nll.npy"), base)})
     return runs
@@ -159,8 +159,8 @@ def write_summary(runs: list[dict], path: Path, baseline: str, iterations: int, 
             "and mazes, [95% bootstrap interval over mazes].", "", *table4(runs), "",
             f"Paired subsampling test (seed x maze problems pooled; sample j paired; {iterations} draws).", "",
             *significance(runs, baseline, iterations), "",
-            "ΔNLL_rare at the final step (rare set: top 1% by base NLL of the SFT model's correct samples on a "
-            "fixed set of training mazes, per seed; pooled over seeds).", "", *nll_table(runs), ""]
+            "ΔNLL_rare at the final step (rare set: top 1% by base NLL of the SFT model's distinct correct samples "
+            "on a fixed set of training mazes, per seed; pooled over seeds).", "", *nll_table(runs), ""]
     path.write_text("\n".join(body))
 
 

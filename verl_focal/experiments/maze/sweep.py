@@ -1,6 +1,7 @@
 """The sweep: one SFT model per seed (cached, shared by every method of that seed), then one RL run per
 (estimator, gamma, N, seed) in worker processes (one torch thread each). Resumable: every finished SFT and
-run writes its own files under ``OUT/sft/seed<S>/`` and ``OUT/runs/<run>/`` and is skipped when they exist.
+run writes its own files under ``OUT/sft/seed<S>/`` (model, rare set) and ``OUT/runs/<run>/`` (evaluations,
+training log, final model, rare-set NLL) and is skipped when they exist.
 """
 
 from __future__ import annotations
@@ -59,20 +60,26 @@ def sft_dir(out: Path, seed: int) -> Path:
 def run_sft(out: Path, s: Settings, seed: int) -> str:
     """Train and cache the seed's SFT model and its rare-correct set (ΔNLL_rare's fixed base trajectories)."""
     d = sft_dir(out, seed)
-    if (d / "done.json").exists():
-        return f"sft seed {seed}: cached"
-    d.mkdir(parents=True, exist_ok=True)
-    t0 = time.time()
     _, _, exclude = training.maze_sets(s)
-    model, losses = training.sft(s, seed, exclude)
-    torch.save(model.state_dict(), d / "model.pt")
+    t0 = time.time()
+    if (d / "done.json").exists():
+        message = f"sft seed {seed}: cached"
+        model = initial_model(s.model, seed)
+        model.load_state_dict(torch.load(d / "model.pt"))
+    else:
+        d.mkdir(parents=True, exist_ok=True)
+        model, losses = training.sft(s, seed, exclude)
+        torch.save(model.state_dict(), d / "model.pt")
+        (d / "done.json").write_text(json.dumps({"seconds": time.time() - t0, "final_loss": losses[-1]}))
+        message = f"sft seed {seed}: {time.time() - t0:.0f}s, loss {losses[-1]:.3f}"
+    if (d / "rare_set.pt").exists():
+        return message
     prompts, responses = training.rare_candidates(model, s, seed, exclude)
     base = training.sequence_nll(model, prompts, responses)
     rare = rare_correct_set(base) if base.size else np.zeros(0, dtype=np.int64)
     torch.save({"prompts": prompts[rare], "responses": responses[rare], "base_nll": torch.from_numpy(base[rare]),
-                "num_correct": int(base.size)}, d / "rare.pt")
-    (d / "done.json").write_text(json.dumps({"seconds": time.time() - t0, "final_loss": losses[-1]}))
-    return f"sft seed {seed}: {time.time() - t0:.0f}s, loss {losses[-1]:.3f}, {base.size} correct base samples"
+                "num_distinct_correct": int(base.size)}, d / "rare_set.pt")
+    return f"{message}; rare set {rare.size} of {base.size} distinct correct base trajectories"
 
 
 def run_dir(out: Path, run: Run) -> Path:
@@ -80,7 +87,7 @@ def run_dir(out: Path, run: Run) -> Path:
 
 
 def run_one(out: Path, s: Settings, run: Run) -> str:
-    """One RL run from its seed's SFT model; writes evals.npz, train.csv, rare_nll.npy, result.json last."""
+    """One RL run from its seed's SFT model; writes evals.npz, train.csv, model.pt, rare_nll.npy, result.json last."""
     d = run_dir(out, run)
     if (d / "result.json").exists():
         return f"{run.name}: cached"
@@ -93,7 +100,8 @@ def run_one(out: Path, s: Settings, run: Run) -> str:
                              training.tensors(held, s))
     np.savez_compressed(d / "evals.npz", **{f"step{k}": v for k, v in result["evals"].items()})
     np.savetxt(d / "train.csv", np.asarray(result["train"]), delimiter=",", header="step,reward", comments="")
-    rare = torch.load(sft_dir(out, run.seed) / "rare.pt")
+    torch.save(model.state_dict(), d / "model.pt")
+    rare = torch.load(sft_dir(out, run.seed) / "rare_set.pt")
     np.save(d / "rare_nll.npy", training.sequence_nll(model, rare["prompts"], rare["responses"]))
     (d / "result.json").write_text(json.dumps({**asdict(run), "seconds": time.time() - t0}))
     return f"{run.name}: {time.time() - t0:.0f}s"

@@ -33,7 +33,7 @@ class Settings:
     eval_mazes: int = 128
     eval_samples: int = 256
     final_samples: int = 512
-    rare_mazes: int = 64
+    rare_mazes: int = 1024
     rare_samples: int = 256
     dev_mazes: int = 128
     chunk_rows: int = 4096
@@ -113,7 +113,11 @@ def run_rl(model, s: Settings, estimator: str, gamma: float, n: int, seed: int, 
 
 
 def rare_candidates(model, s: Settings, seed: int, exclude: frozenset):
-    """Correct base-model samples on a fixed set of training mazes: (prompts, responses) of the correct ones."""
+    """Distinct correct base-model samples on a fixed set of training mazes: (prompts, responses).
+
+    A maze has one correct response, so its correct samples are copies of one trajectory; they are counted
+    once (otherwise the top 1% is a few mazes' paths repeated, and ΔNLL_rare measures two or three mazes).
+    """
     mazes = gen.TrainingStream(seed + 2_000, s.rows, s.cols, exclude).draw(s.rare_mazes)
     prompts, targets = tensors(mazes, s)
     model.eval()
@@ -126,7 +130,8 @@ def rare_candidates(model, s: Settings, seed: int, exclude: frozenset):
         ok = rewards_of(responses, targets[i : i + per].repeat_interleave(s.rare_samples, dim=0)).bool()
         keep_p.append(p.repeat_interleave(s.rare_samples, dim=0)[ok])
         keep_r.append(responses[ok])
-    return torch.cat(keep_p), torch.cat(keep_r)
+    pairs = torch.unique(torch.cat([torch.cat(keep_p), torch.cat(keep_r)], dim=1), dim=0)
+    return pairs[:, : prompts.shape[1]], pairs[:, prompts.shape[1] :]
 
 
 @torch.no_grad()
