@@ -12,7 +12,7 @@ from pathlib import Path
 from verl_focal.experiments.maze.training import Settings
 
 FULL = Settings()
-QUICK = replace(FULL, rl_steps=60, eval_steps=(0, 20, 40), rare_mazes=32)
+QUICK = replace(FULL, rl_steps=60, eval_steps=(0, 20, 40), rare_mazes=512)
 
 
 def parser() -> argparse.ArgumentParser:
