@@ -1,0 +1,1 @@
+"""Experiments built on the package: apps, never imported by the algorithm."""
