@@ -12,8 +12,8 @@ COMMANDS = {
     "doctor": ("verl_focal.doctor:main", "check that verl loads the plugin in a fresh worker-like process"),
     "example": ("verl_focal.example:main", "run verl's compute_advantage with focal_grpo on a realistic batch"),
     "eval": ("verl_focal.evaluation.cli:main", "pass@k ladder and paired significance test from verl validation dumps"),
-    "nll-rare": ("verl_focal.evaluation.nll_rare_cli:main", "ΔNLL_rare of trained checkpoints on base rollouts' rare-correct set"),
     "maze": ("verl_focal.experiments.maze.cli:main", "the paper's single-solution Maze (Table 4) at CPU scale, with ΔNLL_rare"),
+    "nll-rare": ("verl_focal.evaluation.nll_rare_cli:main", "ΔNLL_rare of trained checkpoints on base rollouts' rare-correct set"),
     "simulate": ("verl_focal.theory.cli:simulate_main", "the paper's categorical simulation (Figure 2) with focal_grpo"),
     "theory": ("verl_focal.theory.cli:theory_main", "Lemma 3.1 tail-miss table and argmax over N, and m_gamma"),
 }
