@@ -4,7 +4,7 @@ run by hand and recorded in docs/demo.md; ``test_cpu_main_ppo.py`` covers the tr
 from __future__ import annotations
 
 from verl_focal.cli import COMMANDS
-from verl_focal.demo import DemoSettings, RunRecord, _metrics_from_console, build_parser, write_report
+from verl_focal.experiments.demo import DemoSettings, RunRecord, _metrics_from_console, build_parser, write_report
 
 # A line as Ray forwards verl's console logger output (colour codes included), shortened.
 CONSOLE_LINE = (
@@ -38,6 +38,6 @@ def test_report_has_the_tables_the_plot_and_the_measured_step0_gap(tmp_path):
 
 
 def test_demo_is_a_cli_command_with_its_documented_options():
-    assert COMMANDS["demo"][0] == "verl_focal.demo:main"
+    assert COMMANDS["demo"][0] == "verl_focal.experiments.demo:main"
     args = build_parser().parse_args(["--steps", "3", "--out", "x"])
     assert args.steps == 3 and args.out == "x" and args.val_samples == 16
