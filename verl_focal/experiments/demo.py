@@ -57,7 +57,7 @@ class DemoSettings:
     heldout_prompts: int = 20
     warm_up_steps: int = 250
     seed: int = 0
-    run_timeout_s: float = 240.0
+    run_timeout_s: float = 600.0
 
 
 @dataclass
