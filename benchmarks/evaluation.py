@@ -29,7 +29,7 @@ import uuid
 import numpy as np
 
 from verl_focal.evaluation import k_ladder, paired_subsampling_test, pass_at_k, pass_at_k_per_problem
-from verl_focal.evaluation.training import validation_pass_at_k_metrics
+from verl_focal.evaluation.validation import validation_pass_at_k_metrics
 
 
 def median_time(fn, repeats: int) -> float:

@@ -102,6 +102,7 @@ def eval_world(tmp_path_factory) -> Path:
     write_dump(world / "lr=1e-6" / "0.jsonl", GOOD)
     write_dump(world / "conflict.jsonl", [GOOD[0], GOOD[1], dump_row("p_0_0", False)])
     write_dump(world / "badbytes.jsonl", [GOOD[0], b'{"input": "q\xff", "acc": true}\n'])
+    write_dump(world / "bigsession.jsonl", [GOOD[0], dump_row("p_1048576_0", True)])
     (world / "afile").write_text("not a folder\n")
     (world / "scorer.py").write_text(SCORER)
     pd.DataFrame({
@@ -137,9 +138,12 @@ EVAL_CASES = [
     (["--compare", "{w}/val", "{w}/lr=1e-6", "--alpha", "1"], 2, "argument --alpha"),
     (["--compare", "{w}/val", "{w}/lr=1e-6", "--iterations", "0"], 2, "argument --iterations"),
     (["--compare", "{w}/val", "{w}/lr=1e-6", "--seed", "-1"], 2, "argument --seed"),
+    (["{w}/val", "--n", "0"], 2, "argument --n: expected an integer >= 1, got '0'"),
     # input content
     (["{w}/conflict.jsonl"], 1, "{w}/conflict.jsonl: lines 1 and 3 both hold uid 'p_0_0' with a different 'acc'"),
     (["{w}/badbytes.jsonl"], 1, "{w}/badbytes.jsonl:2: not UTF-8 text (byte 0xff at column 13)"),
+    (["{w}/bigsession.jsonl"], 1, "{w}/bigsession.jsonl:2: uid 'p_1048576_0' has session 1048576; verl numbers"),
+    (["{w}/val", "--n", "3"], 1, "{w}/val/0.jsonl: prompt uid 'p' (math500) has 4 samples, more than --n 3"),
     (["{w}/gen.parquet", "--reward", "{w}/scorer.py:compute_score"], 1,
      "gen.parquet: row 1, response 0: --reward {w}/scorer.py:compute_score raised ZeroDivisionError"),
     (["{w}/gen.parquet", "--reward", "{w}/scorer.py:SCORER"], 1, "could not be loaded: AttributeError"),

@@ -114,3 +114,22 @@ def test_advantages_came_from_focal_grpo(f_grpo_run):
         assert logged["critic/advantages/min"] == pytest.approx(focal.min(), rel=1e-4, abs=1e-5)
         # g < 1 on every mixed group, so GRPO's extremes are strictly larger in magnitude
         assert abs(grpo.max() - focal.max()) > 1e-3 or abs(grpo.min() - focal.min()) > 1e-3
+
+
+def test_focal_metrics_in_the_runs_own_log_match_its_rewards(f_grpo_run):
+    # recipes/tiny uses trainer.v1.trainer_mode=sync_pass_at_k, whose advantage step logs focal/*.
+    tmp, metrics = f_grpo_run
+    for step in (1, 2):
+        groups = _groups(tmp / "rollouts" / f"{step}.jsonl")
+        mu = {uid: float(np.mean(np.array(s) > 0.5)) for uid, s in groups.items()}
+        g = {uid: (1.0 - m) ** GAMMA for uid, m in mu.items()}
+        logged = metrics[step]
+        assert logged["focal/weight_mean"] == pytest.approx(np.mean(list(g.values())), rel=1e-5)
+        assert logged["focal/success_rate_mean"] == pytest.approx(np.mean(list(mu.values())), rel=1e-5)
+        assert logged["focal/all_correct_ratio"] == pytest.approx(np.mean([m == 1.0 for m in mu.values()]))
+        assert logged["focal/all_wrong_ratio"] == pytest.approx(np.mean([m == 0.0 for m in mu.values()]))
+        # sum_tokens |g A| / sum_tokens |A|: a token-weighted mean of g over the mixed groups (the dump has no
+        # token counts, so the exact weights are checked in tests/test_trainer.py)
+        mixed = [g[uid] for uid, m in mu.items() if 0.0 < m < 1.0]
+        assert min(mixed) - 1e-6 <= logged["focal/advantage_scale"] <= max(mixed) + 1e-6
+        assert logged["focal/advantage_scale"] < 1.0

@@ -17,12 +17,13 @@ from verl_focal.cli import main as verl_focal_main
 from verl_focal.evaluation import pass_at_k
 
 N = 8
-# correct counts per prompt, out of N samples; run A's aime24 prompt 3 has only 5 samples (1 correct)
+# correct counts per prompt, out of N samples; run A's aime24 prompt 3 has only 5 of its N sessions in the dump
+# (1 correct): the 3 missing sessions count as incorrect, so its pass@k is that of 1 correct out of N
 COUNTS = {
     "A": {"math500": [8, 6, 4, 2, 1, 0], "aime24": [1, 0, 0, 1]},
     "B": {"math500": [8, 8, 6, 4, 3, 1], "aime24": [3, 1, 2, 2]},
 }
-SHORT = ("A", "aime24", 3, 5)
+MISSING = ("A", "aime24", 3, 5)
 
 
 def prompt_text(source: str, i: int) -> str:
@@ -30,12 +31,7 @@ def prompt_text(source: str, i: int) -> str:
 
 
 def expected_pass(run: str, source: str, k: int) -> float:
-    values = []
-    for i, c in enumerate(COUNTS[run][source]):
-        n = SHORT[3] if (run, source, i) == SHORT[:3] else N
-        if n >= k:
-            values.append(pass_at_k(n, c, k))
-    return float(np.mean(values))
+    return float(np.mean([pass_at_k(N, c, k) for c in COUNTS[run][source]]))
 
 
 def write_dump(directory: Path, run: str, step: int, seed: int) -> None:
@@ -47,7 +43,7 @@ def write_dump(directory: Path, run: str, step: int, seed: int) -> None:
     for source, counts in COUNTS[run].items():
         for i, c in enumerate(counts):
             uid = str(uuid.UUID(int=int(rng.integers(2**62))))  # verl draws uuid4s: never equal across runs
-            n = SHORT[3] if (run, source, i) == SHORT[:3] else N
+            n = MISSING[3] if (run, source, i) == MISSING[:3] else N
             correct = rng.permutation([True] * c + [False] * (n - c))
             for session, ok in enumerate(correct):
                 # one multi-output session, in run A only: pairing must still find the problem in B
@@ -100,14 +96,18 @@ def test_ladder_table_csv_json_and_plot(runs, tmp_path, capsys):
 
     # terminal table: one block per run, a row per benchmark and the macro average, percent values
     base_block, focal_block = out.split("\n\n")
-    assert "10.jsonl" in base_block and "correct = acc" in base_block and "10 prompts" in base_block
-    assert "pass@1    pass@2    pass@4    pass@8" in base_block
+    assert "10.jsonl" in base_block and "correct = acc" in base_block and "10 prompts, 8 samples each" in base_block
+    assert "  missing sessions: 3, counted as incorrect" in base_block and "n = 8 expected per prompt" in base_block
+    assert "prompts missing     pass@1    pass@2    pass@4    pass@8" in base_block
     math_row = next(line for line in base_block.splitlines() if line.strip().startswith("math500"))
-    assert math_row.split()[1:] == ["6"] + [f"{100 * expected_pass('A', 'math500', k):.1f}" for k in ks]
+    assert math_row.split()[1:] == ["6", "0"] + [f"{100 * expected_pass('A', 'math500', k):.1f}" for k in ks]
     aime_row = next(line for line in base_block.splitlines() if line.strip().startswith("aime24"))
-    assert aime_row.split()[-1] == f"{100 * expected_pass('A', 'aime24', 8):.1f}*"  # short prompt flagged
-    assert "1 prompts have fewer than 8 (fewest: 5)" in base_block
-    assert "macro avg" in focal_block and "*" not in focal_block.split("(percent)")[0]
+    # the prompt with 3 missing sessions counts with n = 8: no prompt is short of any k
+    assert aime_row.split()[1:] == ["4", "3"] + [f"{100 * expected_pass('A', 'aime24', k):.1f}" for k in ks]
+    macro_row = next(line for line in base_block.splitlines() if line.strip().startswith("macro avg"))
+    assert macro_row.split()[2:4] == ["10", "3"]
+    assert "*" not in base_block.split("(percent)")[0] and "fewer than" not in base_block
+    assert "macro avg" in focal_block and "missing sessions: 0," in focal_block
 
     # CSV: long format, full precision
     with open(out_csv, newline="") as handle:
@@ -121,18 +121,21 @@ def test_ladder_table_csv_json_and_plot(runs, tmp_path, capsys):
         else:
             expected = expected_pass(run, row["data_source"], k)
         assert float(row["pass_at_k"]) == pytest.approx(expected, rel=1e-12)
-    short_cell = next(r for r in rows if (r["run"], r["data_source"], r["k"]) == ("base", "aime24", "8"))
-    assert (short_cell["prompts"], short_cell["prompts_short"]) == ("3", "1")
+    cell = next(r for r in rows if (r["run"], r["data_source"], r["k"]) == ("base", "aime24", "8"))
+    assert (cell["prompts"], cell["prompts_short"], cell["missing_sessions"]) == ("4", "0", "3")
+    assert {r["missing_sessions"] for r in rows if r["run"] == "base" and r["data_source"] == "math500"} == {"0"}
+    assert {r["missing_sessions"] for r in rows if r["run"] == "base" and r["data_source"] == "macro avg"} == {"3"}
 
-    # JSON: per-run ladders and the prompts short of k, never silently dropped
+    # JSON: per-run ladders and the missing sessions, never silently dropped
     report = json.loads(out_json.read_text())
-    assert report["ks"] == ks
+    assert report["ks"] == ks and "counts as incorrect" in report["missing_sessions_rule"]
     base = report["runs"][0]
-    assert base["label"] == "base" and base["samples_min"] == 5 and base["samples_max"] == 8
+    assert base["label"] == "base" and base["samples_min"] == 8 and base["samples_max"] == 8
     assert base["pass_at_k"]["math500"]["4"]["value"] == pytest.approx(expected_pass("A", "math500", 4))
-    assert base["short_prompts"] == [
-        {"data_source": "aime24", "uid": base["short_prompts"][0]["uid"], "samples": 5, "prompt": prompt_text("aime24", 3)}
-    ]
+    assert base["pass_at_k"]["aime24"]["8"]["value"] == pytest.approx(expected_pass("A", "aime24", 8))
+    assert base["missing_sessions"] == 3 and base["missing_sessions_by_source"] == {"aime24": 3, "math500": 0}
+    assert base["expected_samples"] == {"aime24": 8, "math500": 8} and base["short_prompts"] == []
+    assert report["runs"][1]["missing_sessions"] == 0
     assert "comparison" not in report
 
     # PNG: a real image
@@ -150,17 +153,24 @@ def test_compare_adds_significance_verdicts(runs, tmp_path, capsys):
         "--iterations", "2000", "--csv", out_csv, "--json", out_json,
     )
     assert code == 0, err
-    assert "A = focal, B = base; 10 shared prompts, m = 1" in out  # default m: n/4 of the 5-sample prompt
-    assert "1 problems have different sample counts in the two runs; both cut to the smaller" in out
+    # default m: n/4 of the 8 samples, the prompt with missing sessions included
+    assert "A = focal, B = base; 10 shared prompts, m = 2" in out
+    assert "different sample counts" not in out  # the missing sessions are incorrect samples, not a shorter prompt
     assert "only in" not in out  # every problem paired, the multi-output one included
     verdicts = [line.split() for line in out.splitlines() if line.rstrip().endswith("significant")]
-    assert [v[0] for v in verdicts] == ["aime24", "math500", "avg", "macro"]  # one k (m = 1): pass@1 only
+    assert [(v[0], v[2] if v[0] in ("avg", "macro") else v[1]) for v in verdicts] == [
+        (name, metric) for name in ("aime24", "math500", "avg", "macro") for metric in ("pass@1", "pass@2")
+    ]
     compare_rows = list(csv.DictReader(open(tmp_path / "ladder_compare.csv", newline="")))
-    assert [r["data_source"] for r in compare_rows] == ["aime24", "math500", "avg math", "macro avg"]
+    assert [r["data_source"] for r in compare_rows] == [
+        name for name in ("aime24", "math500", "avg math", "macro avg") for _ in (1, 2)
+    ]
     report = json.loads(out_json.read_text())
     result = report["comparison"]["results"]["math500"]["1"]
     assert result["difference"] == pytest.approx(expected_pass("B", "math500", 1) - expected_pass("A", "math500", 1))
-    assert result["ci_low"] <= result["ci_high"] and report["comparison"]["m"] == 1
+    aime = report["comparison"]["results"]["aime24"]["2"]  # run A's missing sessions are its failures here too
+    assert aime["pass_b"] == pytest.approx(expected_pass("A", "aime24", 2))
+    assert result["ci_low"] <= result["ci_high"] and report["comparison"]["m"] == 2
 
 
 def test_compare_with_larger_subsample_and_k(runs, capsys):
@@ -172,7 +182,7 @@ def test_compare_with_larger_subsample_and_k(runs, capsys):
     lines = [line.split() for line in out.splitlines() if line.rstrip().endswith("significant")]
     assert [(v[0], v[1]) for v in lines][:2] == [("aime24", "pass@1"), ("aime24", "pass@4")]
     math_1 = next(v for v in lines if v[:2] == ["math500", "pass@1"])
-    # printed to 0.1 percent point (math500 is not affected by the 5-sample aime24 prompt)
+    # printed to 0.1 percent point
     assert float(math_1[2]) == pytest.approx(100 * expected_pass("B", "math500", 1), abs=0.051)
     assert float(math_1[3]) == pytest.approx(100 * expected_pass("A", "math500", 1), abs=0.051)
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from verl.trainer.ppo import core_algos
 
-from verl_focal import focal, registry
+from verl_focal import focal, focal_metrics, registry
 from verl_focal.config import FocalConfig, read_estimator_config, read_focal_config, read_norm_adv_by_std
 
 
@@ -113,7 +113,9 @@ def compute_focal_grpo_outcome_advantage(
             groups.scores, groups.gid, groups.num_groups, epsilon, read_norm_adv_by_std(config)
         )
         advantages = (adv * groups.per_response(groups.weight)).unsqueeze(-1) * response_mask
+        _record(groups, lambda: adv.abs() * response_mask.sum(dim=-1))
     return advantages, advantages
+
 
 
 def compute_focal_rloo_outcome_advantage(
@@ -140,7 +142,9 @@ def compute_focal_rloo_outcome_advantage(
     with torch.no_grad():
         adv = focal.rloo_scalar_advantage(groups.scores, groups.gid, groups.num_groups)
         advantages = (adv * groups.per_response(groups.weight)).unsqueeze(-1) * response_mask
+        _record(groups, lambda: adv.abs() * response_mask.sum(dim=-1))
     return advantages, advantages
+
 
 
 #: verl 0.9.1 estimators whose inputs depend on their registered name, so that a focal version under
@@ -220,6 +224,19 @@ def _base_call(
     return call
 
 
+def is_group_relative(estimator_name: str) -> bool:
+    """Whether ``estimator_name`` is one of our (focal) estimators, or a base ``refusal_reason`` accepts."""
+    fn = core_algos.ADV_ESTIMATOR_REGISTRY.get(estimator_name)
+    return fn is not None and (registry.is_ours(fn) or refusal_reason(estimator_name) is None)
+
+
+def _record(groups: FocalGroups, base_abs: Callable[[], torch.Tensor]) -> None:
+    """Leave this call's ``focal_metrics.FocalRecord`` when the trainer records; ``base_abs()`` (bs,) is the
+    per-response token sum of |A_base|, computed only then (it is one pass over the (bs, L) mask)."""
+    if focal_metrics.is_recording():
+        focal_metrics.record(groups.success_rate, groups.weight, groups.per_response(groups.weight), base_abs())
+
+
 def make_focal_estimator(base_name: str) -> Callable:
     """Wrap the registered estimator ``base_name`` so that its advantages are scaled by g per group.
 
@@ -244,6 +261,7 @@ def make_focal_estimator(base_name: str) -> Callable:
             groups = focal_groups(token_level_rewards, index, cfg)
             weight = groups.per_response(groups.weight).to(device=advantages.device, dtype=advantages.dtype)
             scaled = advantages * weight.unsqueeze(-1)
+            _record(groups, lambda: (advantages * response_mask).abs().sum(dim=-1).to(torch.float32))
         return scaled, (scaled if returns is advantages else returns)
 
     focal_estimator.__name__ = f"compute_focal_{base_name}_advantage"
@@ -290,3 +308,4 @@ def register_focal_estimator(base_name: str, name: Optional[str] = None) -> str:
             f"({registry.owner(core_algos.ADV_ESTIMATOR_REGISTRY[name])}); choose another name"
         )
     return name
+

@@ -62,7 +62,7 @@ def _register_losses() -> None:
 def _register_trainers() -> None:
     # trainer.v1.trainer_mode=sync_pass_at_k (pass@k in validation logs), on verl's v1 trainer (0.9+).
     # Registered lazily: the v1 stack is imported only where verl imports it (the TaskRunner).
-    from verl_focal.evaluation.training import PASS_AT_K_TRAINER_MODE, register_pass_at_k_trainer
+    from verl_focal.trainer import PASS_AT_K_TRAINER_MODE, register_pass_at_k_trainer
 
     try:
         versions.require("trainer_mode")

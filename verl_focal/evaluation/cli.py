@@ -21,6 +21,12 @@ runs:
   when it holds '=' (Hydra-style folders such as lr=1e-6); otherwise the text before the first '=' is
   the label.
 
+missing sessions:
+  verl dumps no line for a session that failed; eval counts it as an incorrect sample, as verl and the
+  training logs (sync_pass_at_k) do: pass@k uses n = the samples expected per prompt and c = the correct
+  ones present. The expected count is --n, else the most samples of any prompt of the same data source
+  in the same file. The report gives the missing sessions per run and per data source.
+
 outputs:
   --csv, --json and --plot are checked before any input is read: each must be a file (not a folder)
   in a folder that exists and is writable or can be created, must not be an input, and must not be a
@@ -75,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--step", type=integer(0), help="for directory runs: the <step>.jsonl to read (default: last)")
     parser.add_argument("--threshold", type=real(), default=0.5,
                         help="a sample is correct when acc (or, without acc, score) exceeds it (default 0.5)")
+    parser.add_argument("--n", type=integer(1), metavar="N",
+                        help="samples expected per prompt (val_kwargs.n) in every run; a missing session counts as "
+                             "incorrect (default: the most samples of any prompt of the same data source)")
     parser.add_argument("--reward", default=None,
                         help=f"scorer for generation parquets, module:function or file.py:function (default {DEFAULT_REWARD})")
     parser.add_argument("--subsample-size", type=integer(1), help="m of the test (default 256, or n/4 when smaller)")
@@ -179,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
 
     reward = args.reward or DEFAULT_REWARD
     try:
-        runs = {label: load_run(str(s.file), label, threshold=args.threshold, reward=reward)
+        runs = {label: load_run(str(s.file), label, threshold=args.threshold, reward=reward, n=args.n)
                 for label, s in specs.items()}
     except (EvalInputError, UserFileError) as exc:
         print(f"verl-focal eval: {exc}", file=sys.stderr)

@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from verl_focal.evaluation.passk import k_ladder, pass_at_k_per_problem
-from verl_focal.evaluation.samples import Problem, Run
+from verl_focal.evaluation.samples import MISSING_RULE, Problem, Run
 from verl_focal.evaluation.significance import MACRO, PairedDifference, paired_subsampling_test_by_group
 from verl_focal.user_files import replacing
 
@@ -83,6 +83,24 @@ def average_notes(run: Run) -> list[str]:
             notes.append(f"{name} averages {len(members)} of {len(AVERAGES[name])} benchmarks "
                          f"({', '.join(members)}); missing {', '.join(missing)}")
     return notes
+
+
+def missing_sessions(run: Run, table: dict[str, dict[int, LadderCell]]) -> dict[str, int]:
+    """Missing sessions (counted as incorrect, :data:`MISSING_RULE`) of each row of ``table``: a benchmark's
+    own, an average's the sum over its benchmarks, ``MACRO`` the run's total."""
+    by_source = run.missing_by_source()
+    averages = averaged_benchmarks(run)
+    return {name: run.missing_sessions if name == MACRO
+            else sum(by_source[b] for b in averages[name]) if name in averages else by_source[name]
+            for name in table}
+
+
+def missing_rule_line(run: Run) -> str:
+    """The run's missing-session count and the rule that counted them (:data:`MISSING_RULE`), in one line."""
+    counts = set(run.expected.values())
+    n = str(counts.pop()) if len(counts) == 1 else ", ".join(f"{s} {n}" for s, n in sorted(run.expected.items()))
+    return (f"  missing sessions: {run.missing_sessions}, counted as incorrect as in the training logs: pass@k uses "
+            f"n = {n} expected per prompt ({run.expected_from}), c = the correct samples present")
 
 
 def short_prompts(run: Run, k_max: int) -> list[dict]:
@@ -183,12 +201,15 @@ def format_table(run: Run, table: dict[str, dict[int, LadderCell]], ks: Sequence
         f"{len(run.problems)} prompts, {samples} samples each)"
     ]
     lines += [f"  note: {note}" for note in run.notes + average_notes(run)]
+    lines.append(missing_rule_line(run))
     width = max(len(name) for name in table) + 2
-    lines.append("  " + "benchmark".ljust(width) + "prompts " + "".join(f"{'pass@' + str(k):>10}" for k in ks))
+    lines.append("  " + "benchmark".ljust(width) + "prompts missing "
+                 + "".join(f"{'pass@' + str(k):>10}" for k in ks))
     flagged = False
+    missing = missing_sessions(run, table)
     for name, cells in table.items():
         prompts = len(run.problems) if name == MACRO else cells[ks[0]].problems + cells[ks[0]].short
-        row = "  " + name.ljust(width) + f"{prompts:>7} "
+        row = "  " + name.ljust(width) + f"{prompts:>7} {missing[name]:>7} "
         for k in ks:
             mark = "*" if cells[k].short else " "
             flagged |= bool(cells[k].short)
@@ -234,6 +255,7 @@ def _json_number(value: float):
 def report_dict(runs, tables, ks, comparison: Comparison | None) -> dict:
     out = {
         "ks": list(ks),
+        "missing_sessions_rule": MISSING_RULE,
         "runs": [
             {
                 "label": run.label,
@@ -244,6 +266,10 @@ def report_dict(runs, tables, ks, comparison: Comparison | None) -> dict:
                 "samples_min": min(p.num_samples for p in run.problems),
                 "samples_max": max(p.num_samples for p in run.problems),
                 "notes": run.notes,
+                "expected_samples": run.expected,
+                "expected_samples_from": run.expected_from,
+                "missing_sessions": run.missing_sessions,
+                "missing_sessions_by_source": run.missing_by_source(),
                 "pass_at_k": {
                     source: {
                         str(k): {"value": _json_number(cell.value), "prompts": cell.problems, "short": cell.short}
@@ -292,15 +318,16 @@ def write_json(path: str | Path, report: dict) -> None:
 
 
 def write_csv(path: str | Path, runs, tables) -> None:
-    """Long format: one row per run, benchmark and k."""
+    """Long format: one row per run, benchmark and k; ``missing_sessions`` is the row's, the same for every k."""
     with replacing(path) as temporary, open(temporary, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["run", "data_source", "k", "pass_at_k", "prompts", "prompts_short"])
+        writer.writerow(["run", "data_source", "k", "pass_at_k", "prompts", "prompts_short", "missing_sessions"])
         for run, table in zip(runs, tables):
+            missing = missing_sessions(run, table)
             for source, cells in table.items():
                 for k, cell in cells.items():
                     writer.writerow([run.label, source, k, "" if math.isnan(cell.value) else repr(cell.value),
-                                     cell.problems, cell.short])
+                                     cell.problems, cell.short, missing[source]])
 
 
 def write_comparison_csv(path: str | Path, c: Comparison) -> None:

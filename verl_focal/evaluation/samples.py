@@ -16,6 +16,13 @@ Two inputs are understood:
 A sample is correct when its ``acc`` is true (a number: ``> threshold``); files without ``acc``
 fall back to ``score > threshold``. The threshold defaults to 0.5, matching
 ``algorithm.focal.success_threshold``: right for 1/0 and +1/-1 rewards.
+
+**Missing sessions** (:data:`MISSING_RULE`). verl dumps no row for a session that failed, and counts it as
+``acc = 0`` online (``expected_acc_counts``; ``verl_focal.evaluation.training`` does the same for pass@k). So
+does this module: every prompt of a data source is expected to have as many samples as the prompt of that data
+source in the same file that has the most (``n`` overrides it for every data source), a v1 session number
+beyond that count raises the count, and each expected session without a row is an incorrect sample. pass@k then
+uses n = the expected count and c = the correct samples present. A prompt with no row at all cannot be seen.
 """
 
 from __future__ import annotations
@@ -35,8 +42,16 @@ import numpy as np
 from verl_focal.user_files import text_lines
 
 UNKNOWN_SOURCE = "unknown"
+MISSING_RULE = (
+    "a missing session (expected but not in the file) counts as incorrect, as in the training logs: pass@k uses "
+    "n = the expected samples per prompt (the most any prompt of its data source has, or --n) and c = the correct "
+    "samples present"
+)
 DEFAULT_REWARD = "verl_focal.rewards.math:compute_score"
 _V1_UID = re.compile(r"^(?P<prompt>.+)_(?P<session>\d+)_(?P<index>\d+)$")
+# verl numbers a prompt's sessions 0..val_kwargs.n-1; a number this large is a damaged uid, and a missing
+# session before it would each cost a sample
+MAX_SESSIONS = 1 << 20
 
 
 class EvalInputError(ValueError):
@@ -48,11 +63,18 @@ class Problem:
     data_source: str
     prompt: str  # identity across runs: the decoded prompt text (dumps) or the prompt messages (parquet)
     uid: str | None  # verl's prompt uid, when the file has one
-    correct: np.ndarray  # bool, one per sample, in session order
+    correct: np.ndarray  # bool, one per expected sample, in session order; a missing session is False
+    missing: int = 0  # expected sessions with no sample in the file, counted as incorrect (MISSING_RULE)
 
     @property
     def num_samples(self) -> int:
+        """n of pass@k: the expected sample count, missing sessions included."""
         return int(self.correct.size)
+
+    @property
+    def name(self) -> str:
+        """The prompt as an error message names it: its uid, else the start of its text."""
+        return f"uid {self.uid!r}" if self.uid is not None else f"{self.prompt[:80]!r}"
 
 
 @dataclass
@@ -63,10 +85,21 @@ class Run:
     correctness: str  # how correctness was decided, for the report
     problems: list[Problem]
     notes: list[str] = field(default_factory=list)
+    expected: dict[str, int] = field(default_factory=dict)  # data source -> samples expected per prompt
+    expected_from: str = "the most samples of any prompt of the data source"  # or "--n N"
 
     @property
     def data_sources(self) -> list[str]:
         return list(dict.fromkeys(sorted(p.data_source for p in self.problems)))
+
+    @property
+    def missing_sessions(self) -> int:
+        return sum(p.missing for p in self.problems)
+
+    def missing_by_source(self) -> dict[str, int]:
+        """``{data_source: missing sessions}``, every data source of the run, in :attr:`data_sources` order."""
+        return {source: sum(p.missing for p in self.problems if p.data_source == source)
+                for source in self.data_sources}
 
 
 def _is_correct(value: Any, threshold: float, where: str, key: str) -> bool:
@@ -100,15 +133,54 @@ def resolve_run_path(path: str, step: int | None = None) -> Path:
 
 
 def load_run(path: str, label: str | None = None, *, step: int | None = None, threshold: float = 0.5,
-             reward: str = DEFAULT_REWARD) -> Run:
-    """Read one run: a validation dump (``.jsonl``, or a directory of them) or a generation parquet."""
+             reward: str = DEFAULT_REWARD, n: int | None = None) -> Run:
+    """Read one run: a validation dump (``.jsonl``, or a directory of them) or a generation parquet.
+
+    Missing sessions are counted as incorrect samples (:data:`MISSING_RULE`); ``n`` is the expected
+    sample count of every prompt (``--n``), by default the most of any prompt of the same data source.
+    """
     if not np.isfinite(threshold):
         raise EvalInputError(f"threshold must be a finite number, got {threshold!r}")
+    if n is not None and (isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1):
+        raise EvalInputError(f"--n must be an integer >= 1, got {n!r}")
     file = resolve_run_path(path, step)
     label = label or str(path)
     if file.suffix == ".parquet":
-        return _load_generation_parquet(file, label, threshold, reward)
-    return _load_validation_dump(file, label, threshold)
+        run = _load_generation_parquet(file, label, threshold, reward)
+    else:
+        run = _load_validation_dump(file, label, threshold)
+    return count_missing_sessions(run, n)
+
+
+def count_missing_sessions(run: Run, n: int | None = None) -> Run:
+    """Give every prompt its expected sample count, each missing session an incorrect sample (in place).
+
+    The expected count of a data source is ``n`` when given (a prompt with more samples, or a session
+    numbered ``n`` or beyond, is an error naming ``--n``), else the most samples of any of its prompts.
+    """
+    most: dict[str, Problem] = {}
+    for p in run.problems:
+        if p.data_source not in most or p.num_samples > most[p.data_source].num_samples:
+            most[p.data_source] = p
+    if n is not None:
+        over = [p for p in most.values() if p.num_samples > n]
+        if over:
+            p = max(over, key=lambda p: p.num_samples)
+            held = f"sessions up to {p.num_samples - 1}" if p.missing else f"{p.num_samples} samples"
+            raise EvalInputError(
+                f"{run.path}: prompt {p.name} ({p.data_source}) has {held}, more than --n {n}; --n is the samples "
+                f"expected per prompt (val_kwargs.n), so give at least {p.num_samples} or leave --n out"
+            )
+        run.expected = {source: n for source in most}
+        run.expected_from = f"--n {n}"
+    else:
+        run.expected = {source: p.num_samples for source, p in most.items()}
+    for p in run.problems:
+        short = run.expected[p.data_source] - p.num_samples
+        if short:
+            p.correct = np.concatenate([p.correct, np.zeros(short, dtype=bool)])
+            p.missing += short
+    return run
 
 
 def _dump_rows(file: Path) -> Iterator[tuple[int, dict]]:
@@ -133,6 +205,9 @@ def _sample_key(row: dict, has_uid: bool, sessions: dict, where: str) -> tuple[s
     match = _V1_UID.match(str(row["uid"]))
     if match is None:
         raise EvalInputError(f"{where}: uid {row['uid']!r} is not of verl v1's form '{{uid}}_{{session}}_{{index}}'")
+    if int(match["session"]) >= MAX_SESSIONS:
+        raise EvalInputError(f"{where}: uid {row['uid']!r} has session {match['session']}; verl numbers the sessions "
+                             f"of a prompt 0..val_kwargs.n-1 and eval reads at most {MAX_SESSIONS} per prompt")
     return match["prompt"], int(match["session"]), int(match["index"])
 
 
@@ -183,18 +258,23 @@ def _load_validation_dump(file: Path, label: str, threshold: float) -> Run:
     problems = []
     missing_source = 0
     for prompt_key, per_prompt in sessions.items():
-        ordered = [per_prompt[s] for s in sorted(per_prompt)]
-        sources = {entry[2] for entry in ordered}
+        sources = {entry[2] for entry in per_prompt.values()}
         if len(sources) > 1:
             raise EvalInputError(f"{file}: prompt uid {prompt_key!r} has samples from several data sources {sources}")
         source = sources.pop()
         missing_source += source is None
+        # one place per session up to the highest one present (verl numbers them 0..n-1): a session
+        # in between without a row is missing, an incorrect sample; count_missing_sessions adds those after it
+        correct = np.zeros(max(per_prompt) + 1, dtype=bool)
+        for session, entry in per_prompt.items():
+            correct[session] = entry[1]
         problems.append(
             Problem(
                 data_source=source if source is not None else UNKNOWN_SOURCE,
                 prompt=first_input[prompt_key][2],
                 uid=prompt_key if has_uid else None,
-                correct=np.array([entry[1] for entry in ordered], dtype=bool),
+                correct=correct,
+                missing=correct.size - len(per_prompt),
             )
         )
     notes = []
