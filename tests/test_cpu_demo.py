@@ -152,3 +152,15 @@ def test_out_of_range_focal_values_are_named_with_key_step_and_file():
     record = RunRecord("f_grpo", 1.0, focal={"focal/advantage_scale": {1: 0.5, 2: 1.25}})
     assert focal_problems(record, "run/metrics.jsonl") == [
         "run/metrics.jsonl: focal/advantage_scale = 1.25 at step 2 is outside [0, 1]"]
+
+
+def test_the_demo_reads_the_keys_the_package_trainer_logs():
+    import torch
+
+    from verl_focal.experiments.demo import FOCAL_ROWS
+    from verl_focal.focal_metrics import FocalRecord, group_metrics, record_metrics
+
+    mu = torch.tensor([0.0, 0.5, 1.0])
+    logged = record_metrics(FocalRecord(mu, (1 - mu).sqrt(), torch.ones(6), torch.ones(6)))
+    assert set(logged) == set(FOCAL_KEYS)
+    assert set(group_metrics(mu)) == {key for key, _, methods in FOCAL_ROWS if "grpo" in methods}
