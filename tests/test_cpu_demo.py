@@ -1,5 +1,5 @@
 """``verl-focal demo``'s own logic: console parsing, reading verl's metrics file and the report. The full
-demo (about 8 min) is run by hand and recorded in docs/demo.md; ``test_cpu_main_ppo.py`` covers the training
+demo (about 6 min) is run by hand and recorded in docs/demo.md; ``test_cpu_main_ppo.py`` covers the training
 path it uses."""
 
 from __future__ import annotations
