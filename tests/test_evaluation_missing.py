@@ -16,7 +16,7 @@ import pytest
 from verl_focal.cli import main as verl_focal_main
 from verl_focal.evaluation import pass_at_k
 from verl_focal.evaluation.samples import load_run
-from verl_focal.evaluation.training import validation_pass_at_k_metrics
+from verl_focal.evaluation.validation import validation_pass_at_k_metrics
 
 # data source -> prompt uid -> the correctness of each session that is in the dump (None: not dumped).
 # "p2" expects 4 samples like its neighbour, has 3 (session 2 failed), 2 of them correct: pass@1 = 2/4, not 2/3.
@@ -168,7 +168,9 @@ def test_offline_and_online_agree(tmp_path):
     offline = {f"{'val-core' if k in (1, n) else 'val-aux'}/{'macro_avg' if s == 'macro avg' else s}/acc/pass@{k}":
                table[s][k].value for s in ("aime24", "math500", "macro avg") for k in (1, 2, 4, 8)}
     assert run.missing_sessions == sum(r is None for p in sessions.values() for rs in p.values() for r in rs) > 0
+    online_missing = {key.split("/")[1]: online.pop(key) for key in list(online) if key.endswith("/missing_sessions")}
     assert offline == pytest.approx(online, rel=1e-12)
+    assert online_missing == {source: float(m) for source, m in run.missing_by_source().items()}
 
 
 def test_generation_parquet_with_a_shorter_responses_list(tmp_path, capsys):

@@ -18,7 +18,7 @@ fall back to ``score > threshold``. The threshold defaults to 0.5, matching
 ``algorithm.focal.success_threshold``: right for 1/0 and +1/-1 rewards.
 
 **Missing sessions** (:data:`MISSING_RULE`). verl dumps no row for a session that failed, and counts it as
-``acc = 0`` online (``expected_acc_counts``; ``verl_focal.evaluation.training`` does the same for pass@k). So
+``acc = 0`` online (``expected_acc_counts``; ``verl_focal.evaluation.validation`` does the same for pass@k). So
 does this module: every prompt of a data source is expected to have as many samples as the prompt of that data
 source in the same file that has the most (``n`` overrides it for every data source), a v1 session number
 beyond that count raises the count, and each expected session without a row is an incorrect sample. pass@k then
