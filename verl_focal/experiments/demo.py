@@ -124,8 +124,9 @@ def run_method(method: str, out: Path, model_dir: Path, train_file: Path, heldou
             if step is not None:
                 reward = fields.get("critic/score/mean", math.nan)
                 seconds = fields.get("timing_s/step", math.nan)
-                focal = "".join(f", {label} {fields[key]:.3f}" for key, label, _ in FOCAL_ROWS
-                                if key in fields and key in ("focal/weight_mean", "focal/advantage_scale"))
+                focal = "".join(f", {label} {fields[key]:.3f}" for key, label in
+                                (("focal/weight_mean", "mean g"), ("focal/advantage_scale", "advantage scale"))
+                                if key in fields)
                 say(f"{LABELS[method]} step {int(step)}/{s.steps}: reward {reward:.3f}{focal}, "
                     f"step time {seconds:.1f}s")
 
