@@ -8,7 +8,7 @@ import sys
 # sub-command -> (module:function taking argv, one-line help). Modules are imported only when used.
 COMMANDS = {
     "data": ("verl_focal.data.cli:main", "write deepscaler, benchmarks or a synthetic set as verl parquet"),
-    "demo": ("verl_focal.demo:main", "GRPO vs F-GRPO through verl's main_ppo on CPU, with a pass@k report"),
+    "demo": ("verl_focal.experiments.demo:main", "GRPO vs F-GRPO through verl's main_ppo on CPU, with a pass@k report"),
     "doctor": ("verl_focal.doctor:main", "check that verl loads the plugin in a fresh worker-like process"),
     "example": ("verl_focal.example:main", "run verl's compute_advantage with focal_grpo on a realistic batch"),
     "eval": ("verl_focal.evaluation.cli:main", "pass@k ladder and paired significance test from verl validation dumps"),
